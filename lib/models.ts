@@ -30,7 +30,9 @@ export function imageSize(arch: Architecture): number {
 }
 
 // DCGAN initialisation (Radford et al.): weights N(0, 0.02), batch-norm scale N(1, 0.02).
-function weights(seed: number): tfl.initializers.Initializer {
+function weights(
+  seed: number,
+): ReturnType<typeof tfl.initializers.randomNormal> {
   return tfl.initializers.randomNormal({ mean: 0, stddev: 0.02, seed });
 }
 

@@ -1,0 +1,160 @@
+/**
+ * Choosing and starting a TF.js backend. Only entry points call this; the rest
+ * of `lib/` runs on whatever backend is active.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-backend-cpu";
+import "@tensorflow/tfjs-backend-webgpu";
+import type { BackendName } from "./config.ts";
+
+/** What was started, for the run to report. */
+export interface BackendInfo {
+  /** The backend in use: webgpu, cpu or wasm. */
+  name: "webgpu" | "cpu" | "wasm";
+  /** What was asked for. */
+  requested: BackendName;
+  /** The WebGPU adapter's description, when there is one. */
+  adapter?: string;
+  /** True when the WebGPU adapter is a software one (e.g. llvmpipe). */
+  softwareAdapter?: boolean;
+  /** One line saying what was chosen and why. */
+  message: string;
+}
+
+/** Error for a backend that cannot run here. */
+export class BackendError extends Error {
+  override name = "BackendError";
+}
+
+/** Facts about the WebGPU adapter, or undefined where there is none. */
+export async function probeWebGpu(): Promise<
+  { description: string; isFallbackAdapter: boolean } | undefined
+> {
+  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
+  if (!gpu) return undefined;
+  try {
+    const adapter = await gpu.requestAdapter();
+    if (!adapter) return undefined;
+    const info = adapter.info as GPUAdapterInfo & {
+      isFallbackAdapter?: boolean;
+    };
+    return {
+      description: info.description || info.vendor || "unknown adapter",
+      isFallbackAdapter: info.isFallbackAdapter === true,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+let fastWebGpuKernels: (() => void | Promise<void>) | undefined;
+let wasmInit: (() => Promise<void>) | undefined;
+
+/**
+ * Lets the kernel modules plug in: the WebGPU fast-kernel registration and the
+ * wasm backend's initialisation. Called by `lib/kernels` at import.
+ */
+export function provideBackendHooks(hooks: {
+  fastWebGpuKernels?: () => void | Promise<void>;
+  wasmInit?: () => Promise<void>;
+}): void {
+  fastWebGpuKernels = hooks.fastWebGpuKernels ?? fastWebGpuKernels;
+  wasmInit = hooks.wasmInit ?? wasmInit;
+}
+
+async function start(name: "webgpu" | "cpu" | "wasm"): Promise<void> {
+  if (name === "wasm") {
+    if (!wasmInit) {
+      throw new BackendError("The wasm backend is not available in this build");
+    }
+    await wasmInit();
+  } else {
+    if (name === "webgpu") await fastWebGpuKernels?.();
+    if (!(await tf.setBackend(name))) {
+      throw new BackendError(`Backend ${name} failed to initialise`);
+    }
+  }
+  await tf.ready();
+}
+
+/**
+ * Starts the requested backend. `webgpu` without an adapter is a
+ * {@link BackendError}; `auto` picks the fastest that works here: WebGPU on a
+ * hardware adapter, otherwise the fastest CPU path.
+ *
+ * @example
+ * ```ts ignore
+ * import { initBackend } from "./backend.ts";
+ * const info = await initBackend("cpu");
+ * console.log(info.message);
+ * ```
+ */
+export async function initBackend(
+  requested: BackendName,
+  options: { softwareChoice?: "webgpu" | "wasm" | "cpu" } = {},
+): Promise<BackendInfo> {
+  tf.enableProdMode();
+  const gpu = requested === "webgpu" || requested === "auto"
+    ? await probeWebGpu()
+    : undefined;
+  if (requested === "webgpu") {
+    if (!gpu) {
+      throw new BackendError(
+        "No WebGPU adapter found: use --backend cpu, or --backend auto to pick the fastest available",
+      );
+    }
+    await start("webgpu");
+    return {
+      name: "webgpu",
+      requested,
+      adapter: gpu.description,
+      softwareAdapter: gpu.isFallbackAdapter,
+      message: gpu.isFallbackAdapter
+        ? `backend webgpu on a software adapter (${gpu.description}): no GPU found, this runs on the CPU`
+        : `backend webgpu on ${gpu.description}`,
+    };
+  }
+  if (requested === "auto") {
+    if (gpu && !gpu.isFallbackAdapter) {
+      await start("webgpu");
+      return {
+        name: "webgpu",
+        requested,
+        adapter: gpu.description,
+        softwareAdapter: false,
+        message:
+          `backend auto: chose webgpu, a hardware adapter (${gpu.description})`,
+      };
+    }
+    const order: ("webgpu" | "wasm" | "cpu")[] = [
+      options.softwareChoice ?? (wasmInit ? "wasm" : "webgpu"),
+      "webgpu",
+      "wasm",
+      "cpu",
+    ];
+    for (const name of order) {
+      if (name === "webgpu" && !gpu) continue;
+      if (name === "wasm" && !wasmInit) continue;
+      try {
+        await start(name);
+      } catch {
+        continue;
+      }
+      const why = gpu
+        ? `the WebGPU adapter is a software one (${gpu.description}), and ${name} is the fastest measured path on a CPU`
+        : `there is no WebGPU adapter, and ${name} is the fastest available path`;
+      return {
+        name,
+        requested,
+        adapter: gpu?.description,
+        softwareAdapter: gpu?.isFallbackAdapter,
+        message: `backend auto: chose ${name}: ${why}`,
+      };
+    }
+    throw new BackendError("No backend could be started");
+  }
+  await start(requested);
+  return { name: requested, requested, message: `backend ${requested}` };
+}
