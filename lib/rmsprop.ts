@@ -68,7 +68,7 @@ export class RmsProp {
     this.clipValue = options.clipValue;
     this.#fused = fused;
     this.meanSquares = variables.map((v) =>
-      tf.variable(tf.zerosLike(v), false, `${v.name}/rms`)
+      tf.tidy(() => tf.variable(tf.zerosLike(v), false, `${v.name}/rms`))
     );
   }
 

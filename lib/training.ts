@@ -85,6 +85,10 @@ export interface RunOptions {
   fusedUpdate?: FusedRmsPropUpdate;
   /** Called after each checkpoint, e.g. to redraw the loss curves. */
   afterCheckpoint?: (out: string) => Promise<void>;
+  /** Builds the models instead of `config.arch` (tests use tiny ones). */
+  buildModels?: (
+    config: TrainConfig,
+  ) => { generator: tfl.LayersModel; critic: tfl.LayersModel };
   /** Longest time between loss read-backs, ms (read-backs stall the device). */
   readBackMs?: number;
 }
@@ -185,7 +189,10 @@ export async function runTraining(
   const { out, data } = options;
   const size = imageSize(config.arch);
   await Deno.mkdir(`${out}/samples`, { recursive: true });
-  const wgan = new Wgan(config, { fusedUpdate: options.fusedUpdate });
+  const wgan = new Wgan(config, {
+    fusedUpdate: options.fusedUpdate,
+    ...options.buildModels?.(config),
+  });
   const stream = new BatchStream(data, {
     batchSize: config.batch,
     seed: config.seed,
