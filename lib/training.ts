@@ -145,10 +145,14 @@ export async function readLosses(
   return records;
 }
 
-function allFinite(variables: tf.Variable[]): boolean {
-  return tf.tidy(() =>
-    variables.every((v) => tf.all(tf.isFinite(v)).dataSync()[0] === 1)
+/** Whether every value of every variable is finite (one asynchronous read-back). */
+async function allFinite(variables: tf.Variable[]): Promise<boolean> {
+  const flags = tf.tidy(() =>
+    tf.stack(variables.map((v) => tf.all(tf.isFinite(tf.reshape(v, [-1])))))
   );
+  const values = await flags.data();
+  flags.dispose();
+  return values.every((f) => f === 1);
 }
 
 /** Writes a grid of generator samples from the fixed noise. */
@@ -312,7 +316,7 @@ export async function runTraining(
     await flush();
     const criticVariables = trainableVariables(wgan.critic);
     const generatorVariables = trainableVariables(wgan.generator);
-    if (!allFinite([...criticVariables, ...generatorVariables])) {
+    if (!(await allFinite([...criticVariables, ...generatorVariables]))) {
       throw new NonFiniteError(
         `A weight became non-finite by iteration ${wgan.iteration}; the last good checkpoint is kept`,
       );
