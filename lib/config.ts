@@ -6,8 +6,11 @@
  */
 import { type Architecture, ARCHITECTURES } from "./models.ts";
 
-/** Backends a run can ask for. `auto` picks the fastest that works here. */
-export const BACKENDS = ["webgpu", "cpu", "wasm", "auto"] as const;
+/**
+ * Backends a run can ask for: `blas` is the cpu backend with OpenBLAS matrix
+ * products; `auto` picks the fastest that works here.
+ */
+export const BACKENDS = ["webgpu", "cpu", "wasm", "blas", "auto"] as const;
 /** One of {@link BACKENDS}. */
 export type BackendName = typeof BACKENDS[number];
 

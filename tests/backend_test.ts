@@ -34,7 +34,7 @@ Deno.test("initBackend('webgpu') without an adapter fails with one clear line; '
     assert.notEqual(info.name, "webgpu");
     assert.match(
       info.message,
-      /^backend auto: chose \w+: there is no WebGPU adapter/,
+      /^backend auto: chose \w+( \([^)]*\))?: there is no WebGPU adapter/,
     );
   });
 });
