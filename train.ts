@@ -258,6 +258,7 @@ async function main(): Promise<number> {
     resume: flags.resume,
     signal: controller.signal,
     evaluate,
+    fusedUpdate: backend.fusedUpdate,
     afterCheckpoint: (out) => writeLossPlot(out),
     onProgress: ({ record, total, msPerIteration, etaMs }) => {
       const line = `iter ${record.iteration}/${total}: W ${

@@ -10,6 +10,12 @@ import "@tensorflow/tfjs-backend-webgpu";
 import type { BackendName } from "./config.ts";
 import { initWasmBackend } from "./wasm_backend.ts";
 import { initBlasBackend } from "./blas_backend.ts";
+import {
+  registerFastWebGpuKernels,
+  unregisterFastWebGpuKernels,
+} from "./kernels/register_webgpu.ts";
+import { fusedRmsPropUpdate } from "./kernels/webgpu_rmsprop.ts";
+import type { FusedRmsPropUpdate } from "./rmsprop.ts";
 
 /** What was started, for the run to report. */
 export interface BackendInfo {
@@ -23,6 +29,8 @@ export interface BackendInfo {
   softwareAdapter?: boolean;
   /** One line saying what was chosen and why. */
   message: string;
+  /** The backend's fused RMSProp(+clip) update, where it has one. */
+  fusedUpdate?: FusedRmsPropUpdate;
 }
 
 type Started = "webgpu" | "cpu" | "wasm" | "blas";
@@ -53,26 +61,27 @@ export async function probeWebGpu(): Promise<
   }
 }
 
-let fastWebGpuKernels: (() => void | Promise<void>) | undefined;
-let wasmInit: () => Promise<unknown> = () => initWasmBackend();
-
-/**
- * Lets entry points plug in the WebGPU fast-kernel registration, or a wasm
- * start-up with other options.
- */
-export function provideBackendHooks(hooks: {
-  fastWebGpuKernels?: () => void | Promise<void>;
-  wasmInit?: () => Promise<unknown>;
-}): void {
-  fastWebGpuKernels = hooks.fastWebGpuKernels ?? fastWebGpuKernels;
-  wasmInit = hooks.wasmInit ?? wasmInit;
+/** Options of {@link initBackend}. */
+export interface BackendOptions {
+  /** Use TF.js's stock WebGPU kernels instead of this project's (for comparison). */
+  stockWebGpuKernels?: boolean;
+  /** WebGPU tile shapes: for a software adapter or a hardware GPU (default: detected). */
+  webgpuTiles?: "software" | "hardware";
+  /** Threads for the wasm backend (default 1). */
+  wasmThreads?: number;
 }
 
 /** Starts a backend; returns a note on what was loaded, if any. */
-async function start(name: Started): Promise<string | undefined> {
+async function start(
+  name: Started,
+  options: BackendOptions,
+): Promise<string | undefined> {
   let note: string | undefined;
   if (name === "wasm") {
-    await wasmInit();
+    const info = await initWasmBackend({ threads: options.wasmThreads });
+    note = `${info.threads} thread${info.threads > 1 ? "s" : ""}${
+      info.simd ? ", SIMD" : ""
+    }`;
   } else if (name === "blas") {
     try {
       const info = await initBlasBackend();
@@ -81,7 +90,18 @@ async function start(name: Started): Promise<string | undefined> {
       throw new BackendError((e as Error).message);
     }
   } else {
-    if (name === "webgpu") await fastWebGpuKernels?.();
+    if (name === "webgpu") {
+      if (options.stockWebGpuKernels) {
+        unregisterFastWebGpuKernels();
+        note = "stock TF.js kernels";
+      } else {
+        registerFastWebGpuKernels({
+          fallbackAdapter: options.webgpuTiles === undefined
+            ? undefined
+            : options.webgpuTiles === "software",
+        });
+      }
+    }
     if (!(await tf.setBackend(name))) {
       throw new BackendError(`Backend ${name} failed to initialise`);
     }
@@ -90,21 +110,9 @@ async function start(name: Started): Promise<string | undefined> {
   return note;
 }
 
-/**
- * Starts the requested backend. `webgpu` without an adapter is a
- * {@link BackendError}; `auto` picks the fastest that works here: WebGPU on a
- * hardware adapter, otherwise the fastest CPU path.
- *
- * @example
- * ```ts ignore
- * import { initBackend } from "./backend.ts";
- * const info = await initBackend("cpu");
- * console.log(info.message);
- * ```
- */
-export async function initBackend(
+async function chooseBackend(
   requested: BackendName,
-  options: { softwareChoice?: Started } = {},
+  options: BackendOptions & { softwareChoice?: Started } = {},
 ): Promise<BackendInfo> {
   tf.enableProdMode();
   const gpu = requested === "webgpu" || requested === "auto"
@@ -116,7 +124,7 @@ export async function initBackend(
         "No WebGPU adapter found: use --backend cpu, or --backend auto to pick the fastest available",
       );
     }
-    await start("webgpu");
+    await start("webgpu", options);
     return {
       name: "webgpu",
       requested,
@@ -129,7 +137,7 @@ export async function initBackend(
   }
   if (requested === "auto") {
     if (gpu && !gpu.isFallbackAdapter) {
-      await start("webgpu");
+      await start("webgpu", options);
       return {
         name: "webgpu",
         requested,
@@ -153,7 +161,7 @@ export async function initBackend(
       if (name === "webgpu" && !gpu) continue;
       let note: string | undefined;
       try {
-        note = await start(name);
+        note = await start(name, options);
       } catch (e) {
         skipped.push(`${name}: ${(e as Error).message}`);
         continue;
@@ -173,10 +181,33 @@ export async function initBackend(
     }
     throw new BackendError("No backend could be started");
   }
-  const note = await start(requested);
+  const note = await start(requested, options);
   return {
     name: requested,
     requested,
     message: `backend ${requested}${note ? ` (${note})` : ""}`,
   };
+}
+
+/**
+ * Starts the requested backend. `webgpu` without an adapter is a
+ * {@link BackendError}; `auto` picks the fastest that works here: WebGPU on a
+ * hardware adapter, otherwise the fastest CPU path.
+ *
+ * @example
+ * ```ts ignore
+ * import { initBackend } from "./backend.ts";
+ * const info = await initBackend("cpu");
+ * console.log(info.message);
+ * ```
+ */
+export async function initBackend(
+  requested: BackendName,
+  options: BackendOptions & { softwareChoice?: Started } = {},
+): Promise<BackendInfo> {
+  const info = await chooseBackend(requested, options);
+  if (info.name === "webgpu" && !options.stockWebGpuKernels) {
+    info.fusedUpdate = fusedRmsPropUpdate;
+  }
+  return info;
 }
