@@ -6,16 +6,16 @@
  *   curl localhost:8000/sample > a.png
  *
  * Flags: --model DIR (default fixtures/generator), --port (8000), --host
- * (default 0.0.0.0), --backend webgpu|cpu|wasm|auto (default auto: wasm,
- * else cpu), --help.
+ * (default 0.0.0.0), --backend blas|wasm|webgpu|cpu|auto (default auto, as
+ * training chooses: webgpu on a hardware GPU, else blas, wasm, webgpu on a
+ * software adapter, cpu), --help. blas needs --allow-ffi.
  * Exit codes: 1 for a missing or corrupt model, 2 for bad flags.
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import * as tf from "@tensorflow/tfjs-core";
-import "@tensorflow/tfjs-backend-cpu";
-import "@tensorflow/tfjs-backend-webgpu";
+import { BackendError, initBackend } from "./lib/backend.ts";
+import { type BackendName, BACKENDS } from "./lib/config.ts";
 import { loadLayersModel, ModelLoadError } from "./lib/model_io.ts";
 import { createApp } from "./lib/serving.ts";
 
@@ -25,11 +25,9 @@ const USAGE =
   --model DIR   generator directory (model.json + weights.bin); default fixtures/generator
   --port N      port to listen on; default 8000 (0 picks a free port)
   --host H      address to listen on; default 0.0.0.0
-  --backend B   webgpu, cpu, wasm or auto; default auto
+  --backend B   blas, wasm, webgpu, cpu or auto; default auto (blas, else wasm,
+                else webgpu on a software adapter, else cpu; webgpu on a GPU)
   --help        show this help`;
-
-const BACKENDS = ["webgpu", "cpu", "wasm", "auto"] as const;
-type Backend = typeof BACKENDS[number];
 
 function fail(message: string, code: number): never {
   console.error(`serve: ${message}`);
@@ -40,7 +38,7 @@ function parseFlags(): {
   model: string;
   port: number;
   host: string;
-  backend: Backend;
+  backend: BackendName;
 } {
   let values;
   try {
@@ -70,7 +68,7 @@ function parseFlags(): {
       2,
     );
   }
-  if (!BACKENDS.includes(values.backend as Backend)) {
+  if (!BACKENDS.includes(values.backend as BackendName)) {
     fail(
       `--backend: expected one of ${
         BACKENDS.join(", ")
@@ -83,46 +81,19 @@ function parseFlags(): {
     model: values.model,
     port,
     host: values.host,
-    backend: values.backend as Backend,
+    backend: values.backend as BackendName,
   };
 }
 
-async function trySetBackend(name: string): Promise<boolean> {
-  if (name === "wasm") {
-    const { setWasmPaths } = await import("@tensorflow/tfjs-backend-wasm");
-    setWasmPaths(
-      import.meta.resolve("@tensorflow/tfjs-backend-wasm").replace(
-        /[^/]*$/,
-        "",
-      ),
-    );
-  }
-  try {
-    return await tf.setBackend(name);
-  } catch {
-    return false;
-  }
-}
-
-async function startBackend(requested: Backend): Promise<string> {
-  tf.enableProdMode();
-  // auto prefers wasm: serving the dcgan28 generator through the compiled
-  // (sub-pixel convolution) path was the fastest on a 2-core machine, ahead of
-  // cpu and of webgpu on a software adapter, where each read-back costs
-  // milliseconds (figures in docs/serving.md). cpu is the fallback.
-  const order = requested === "auto" ? ["wasm", "cpu"] : [requested];
-  for (const name of order) {
-    if (await trySetBackend(name)) {
-      await tf.ready();
-      return name;
-    }
-  }
-  fail(
-    requested === "wasm"
-      ? "backend wasm could not start (it reads its .wasm file from the npm cache: run with -R): try --backend cpu"
-      : `backend ${requested} could not start here: try --backend cpu`,
-    1,
-  );
+/**
+ * How the backend runs a dcgan28 generator fastest (lib/generator_inference.ts,
+ * figures in docs/serving.md): the sub-pixel form on wasm, the transposed
+ * form (batch norm folded in) on blas and cpu, model.predict on webgpu.
+ */
+function inferenceForm(backend: string): "subpixel" | "transposed" | undefined {
+  if (backend === "wasm") return "subpixel";
+  if (backend === "blas" || backend === "cpu") return "transposed";
+  return undefined;
 }
 
 async function readProvenance(dir: string): Promise<unknown> {
@@ -139,7 +110,20 @@ async function readProvenance(dir: string): Promise<unknown> {
 }
 
 const flags = parseFlags();
-const backend = await startBackend(flags.backend);
+let backend: string;
+try {
+  const started = await initBackend(flags.backend);
+  backend = started.name;
+  console.log(`serve: ${started.message}`);
+} catch (e) {
+  // BackendError, or a backend's own start-up error: one line either way.
+  fail(
+    `backend ${flags.backend} could not start: ${(e as Error).message}${
+      e instanceof BackendError ? "" : " (try --backend cpu)"
+    }`,
+    1,
+  );
+}
 let generator, provenance;
 try {
   generator = await loadLayersModel(flags.model);
@@ -148,14 +132,12 @@ try {
   if (e instanceof ModelLoadError) fail(e.message, 1);
   throw e;
 }
-// The compiled path pays off on wasm; the cpu backend's plain convolutions are
-// slower than its transposed ones, so cpu keeps model.predict.
 const app = createApp({
   generator,
   backend,
   model: flags.model,
   provenance,
-  compile: backend === "wasm",
+  compile: inferenceForm(backend),
 });
 
 const shutdown = new AbortController();

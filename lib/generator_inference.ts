@@ -1,16 +1,28 @@
 /**
  * A faster inference path for the `dcgan28` generator, with the same results
  * as `model.predict` (to float rounding): batch norm is folded into the
- * preceding weights, and each stride-2 transposed convolution is rewritten as
- * one 3x3 convolution that computes the four output phases side by side,
- * followed by `depthToSpace` (the "sub-pixel" form). Stock TF.js kernels run
- * plain convolutions and matrix products much faster than transposed
- * convolutions, notably on the wasm backend.
+ * preceding weights, and then either
+ *
+ * - `form: "subpixel"` (the default): each stride-2 transposed convolution is
+ *   rewritten as one 3x3 convolution that computes the four output phases side
+ *   by side, followed by `depthToSpace`. Stock TF.js kernels run plain
+ *   convolutions and matrix products much faster than transposed
+ *   convolutions, notably on the wasm backend; or
+ * - `form: "transposed"`: the transposed convolutions stay, with the folded
+ *   weights and a bias, which suits backends whose transposed convolution is
+ *   already a matrix product (the blas backend): the sub-pixel form does 2.25x
+ *   the arithmetic.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type * as tfl from "@tensorflow/tfjs-layers";
+
+/** Options for {@link compileGenerator}. */
+export interface CompileOptions {
+  /** How the transposed convolutions run (see the module notes); default "subpixel". */
+  form?: "subpixel" | "transposed";
+}
 
 /** A compiled generator: z `[B, latentDim]` → images `[B, S, S, 1]`. */
 export interface CompiledGenerator {
@@ -94,7 +106,9 @@ function isStride2Kernel4(layer: tfl.layers.Layer): boolean {
  */
 export function compileGenerator(
   model: tfl.LayersModel,
+  options: CompileOptions = {},
 ): CompiledGenerator | undefined {
+  const form = options.form ?? "subpixel";
   const names = model.layers.map((l) => l.getClassName()).join(",");
   if (
     names !==
@@ -110,6 +124,8 @@ export function compileGenerator(
   ) return undefined;
   const [h, w, c0] = reshape.getConfig().targetShape as number[];
   const latentDim = dense.getWeights()[0].shape[0] as number;
+  const c1 = convT1.getWeights()[0].shape[2] as number;
+  const c2 = convT2.getWeights()[0].shape[2] as number;
 
   const kept = tf.tidy(() => {
     // Dense with batch norm 1 folded in: channel of output unit j is j % c0.
@@ -124,17 +140,19 @@ export function compileGenerator(
 
     // Transposed conv 1 with batch norm 2 folded in.
     const [k1t] = convT1.getWeights(); // [4, 4, c1, c0]
-    const c1 = k1t.shape[2] as number;
     const bn2f = bnAffine(bn2);
-    const k1 = tf.tensor4d(
-      subPixelKernel(k1t.dataSync() as Float32Array, c1, c0, bn2f.scale),
-      [3, 3, c0, 4 * c1],
-    );
+    const k1 = form === "subpixel"
+      ? tf.tensor4d(
+        subPixelKernel(k1t.dataSync() as Float32Array, c1, c0, bn2f.scale),
+        [3, 3, c0, 4 * c1],
+      )
+      : tf.mul(k1t, tf.reshape(tf.tensor1d(bn2f.scale), [1, 1, c1, 1]));
     const convBias1 = convT1.getWeights()[1]?.dataSync() as
       | Float32Array
       | undefined;
+    const phases = form === "subpixel" ? 4 : 1;
     const b1 = tf.tensor1d(
-      new Float32Array(4 * c1).map((_, j) =>
+      new Float32Array(phases * c1).map((_, j) =>
         (convBias1 ? convBias1[j % c1] * bn2f.scale[j % c1] : 0) +
         bn2f.shift[j % c1]
       ),
@@ -142,19 +160,22 @@ export function compileGenerator(
 
     // Transposed conv 2 (with bias), then tanh.
     const [k2t, bias2] = convT2.getWeights(); // [4, 4, c2, c1]
-    const c2 = k2t.shape[2] as number;
-    const k2 = tf.tensor4d(
-      subPixelKernel(
-        k2t.dataSync() as Float32Array,
-        c2,
-        c1,
-        new Float32Array(c2).fill(1),
-      ),
-      [3, 3, c1, 4 * c2],
-    );
+    const k2 = form === "subpixel"
+      ? tf.tensor4d(
+        subPixelKernel(
+          k2t.dataSync() as Float32Array,
+          c2,
+          c1,
+          new Float32Array(c2).fill(1),
+        ),
+        [3, 3, c1, 4 * c2],
+      )
+      : tf.clone(k2t);
     const bias2Data = bias2?.dataSync() as Float32Array | undefined;
     const b2 = tf.tensor1d(
-      new Float32Array(4 * c2).map((_, j) => bias2Data ? bias2Data[j % c2] : 0),
+      new Float32Array(phases * c2).map((_, j) =>
+        bias2Data ? bias2Data[j % c2] : 0
+      ),
     );
 
     return [w0, b0, k1, b1, k2, b2];
@@ -178,6 +199,22 @@ export function compileGenerator(
           }),
           [batch, h, w, c0],
         ); // [B, 7, 7, c0]
+        if (form === "transposed") {
+          const [k1, b1, k2, b2] = kept.slice(2) as [
+            tf.Tensor4D,
+            tf.Tensor1D,
+            tf.Tensor4D,
+            tf.Tensor1D,
+          ];
+          x = tf.relu(tf.add(
+            tf.conv2dTranspose(x, k1, [batch, 2 * h, 2 * w, c1], 2, "same"),
+            b1,
+          )); // [B, 14, 14, c1]
+          return tf.tanh(tf.add(
+            tf.conv2dTranspose(x, k2, [batch, 4 * h, 4 * w, c2], 2, "same"),
+            b2,
+          )); // [B, 28, 28, c2]
+        }
         x = tf.depthToSpace(
           tf.fused.conv2d({
             x: tf.pad(x, pad),

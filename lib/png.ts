@@ -2,10 +2,12 @@
  * Grayscale PNG output for generated images: float pixels in [-1, 1] to bytes,
  * several images tiled into one near-square grid with a thin gutter,
  * nearest-neighbour upscaling, and a small 8-bit grayscale PNG encoder built on
- * the platform's `CompressionStream("deflate")`.
+ * the runtime's zlib (`node:zlib` `deflateSync`: ~5x faster than
+ * `CompressionStream` for a 28x28 image, and synchronous).
  *
  * @module
  */
+import { deflateSync } from "node:zlib";
 
 /** The eight bytes every PNG file starts with. */
 export const PNG_SIGNATURE: Uint8Array = new Uint8Array([
@@ -169,24 +171,36 @@ function chunk(type: string, data: Uint8Array): Uint8Array {
   return out;
 }
 
-async function deflate(data: Uint8Array): Promise<Uint8Array> {
-  const stream = new Blob([data as Uint8Array<ArrayBuffer>]).stream()
-    .pipeThrough(new CompressionStream("deflate"));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
+/** Options for {@link encodePngSync} and {@link encodePng}. */
+export interface PngOptions {
+  /**
+   * zlib compression level, 0 (stored) to 9; default 6. Level 1 is 2-4x
+   * faster on a grid of generated images and ~7% larger.
+   */
+  level?: number;
 }
 
 /**
  * Encodes an 8-bit grayscale image as a PNG file (zlib-compressed scanlines,
- * no filtering, no interlacing).
+ * no filtering, no interlacing), synchronously.
  *
  * @example
  * ```ts
- * import { encodePng } from "./png.ts";
- * const png = await encodePng({ pixels: new Uint8Array(28 * 28), width: 28, height: 28 });
+ * import { encodePngSync } from "./png.ts";
+ * const png = encodePngSync({ pixels: new Uint8Array(28 * 28), width: 28, height: 28 });
  * console.assert(png[1] === 0x50); // "P"
  * ```
  */
-export async function encodePng(image: GrayImage): Promise<Uint8Array> {
+export function encodePngSync(
+  image: GrayImage,
+  options: PngOptions = {},
+): Uint8Array {
+  const level = options.level ?? 6;
+  if (!(Number.isInteger(level) && level >= 0 && level <= 9)) {
+    throw new RangeError(
+      `Expected a zlib level from 0 to 9, got ${options.level}`,
+    );
+  }
   const { pixels, width, height } = image;
   if (pixels.length !== width * height) {
     throw new RangeError(
@@ -210,7 +224,7 @@ export async function encodePng(image: GrayImage): Promise<Uint8Array> {
   const parts = [
     PNG_SIGNATURE,
     chunk("IHDR", ihdr),
-    chunk("IDAT", await deflate(raw)),
+    chunk("IDAT", new Uint8Array(deflateSync(raw, { level }))),
     chunk("IEND", new Uint8Array(0)),
   ];
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
@@ -220,4 +234,26 @@ export async function encodePng(image: GrayImage): Promise<Uint8Array> {
     offset += p.length;
   }
   return out;
+}
+
+/**
+ * Encodes an 8-bit grayscale image as a PNG file; {@link encodePngSync} with a
+ * promise, for callers that await.
+ *
+ * @example
+ * ```ts
+ * import { encodePng } from "./png.ts";
+ * const png = await encodePng({ pixels: new Uint8Array(28 * 28), width: 28, height: 28 });
+ * console.assert(png[1] === 0x50); // "P"
+ * ```
+ */
+export function encodePng(
+  image: GrayImage,
+  options: PngOptions = {},
+): Promise<Uint8Array> {
+  try {
+    return Promise.resolve(encodePngSync(image, options));
+  } catch (e) {
+    return Promise.reject(e);
+  }
 }

@@ -1,15 +1,20 @@
 /**
  * Load test for the PNG server: starts `serve.ts` on a free local port for each
- * backend, drives it with concurrent fetches (bounded in count and time, to
+ * backend, drives it with concurrent requests (bounded in count and time, to
  * 127.0.0.1 only), and reports requests/s, images/s and p50/p99 latency for
- * `/sample` and `/sample?n=64`.
+ * `/sample`, `/sample?n=64` (both fresh noise) and `/sample?seed=1` (answered
+ * from the server's PNG cache after the first request).
  *
- *   deno task bench:serve                              # cpu, 5 s per scenario
- *   deno task bench:serve --backends cpu,webgpu --duration 10 --concurrency 32
+ *   deno task bench:serve                              # auto, 5 s per scenario
+ *   deno task bench:serve --backends blas,wasm,cpu --duration 10 --concurrency 32
+ *   deno task bench:serve --client deno                # fetch from Deno, not wrk
  *   deno task bench:serve --port 8000                  # an already running server
  *
- * The load generator shares the machine's cores with the server: on a small
- * machine the figures are a lower bound for the server alone.
+ * The load comes from wrk (Debian: `apt-get install wrk`) where it is
+ * installed, else from concurrent fetches in this process. The load generator
+ * shares the machine's cores with the server: on a small machine the figures
+ * are a lower bound for the server alone. The load average is printed with
+ * each backend, since other work on the machine changes the figures.
  *
  * @module
  */
@@ -17,14 +22,16 @@ import { parseArgs } from "node:util";
 
 const USAGE =
   `Usage: deno task bench:serve [--backends LIST] [--duration S] [--concurrency C]
-                             [--max-requests N] [--model DIR] [--port P]
+                             [--max-requests N] [--model DIR] [--port P] [--client C]
 
-  --backends LIST     comma-separated backends to start serve.ts with; default cpu
+  --backends LIST     comma-separated backends to start serve.ts with; default auto
   --duration S        seconds per scenario, 1 to 120; default 5
   --concurrency C     requests in flight, 1 to 256; default 16
   --max-requests N    cap per scenario, 1 to 1000000; default 100000
   --model DIR         model directory passed to serve.ts; default fixtures/generator
-  --port P            bench a server already listening on 127.0.0.1:P instead`;
+  --port P            bench a server already listening on 127.0.0.1:P instead
+  --client C          wrk or deno; default wrk where installed, else deno
+                      (wrk ignores --max-requests)`;
 
 interface Scenario {
   name: string;
@@ -35,7 +42,18 @@ interface Scenario {
 const SCENARIOS: Scenario[] = [
   { name: "/sample", path: "/sample", images: 1 },
   { name: "/sample?n=64", path: "/sample?n=64", images: 64 },
+  { name: "/sample?seed=1", path: "/sample?seed=1", images: 1 },
 ];
+
+/** What one scenario measured. */
+interface Result {
+  requests: number;
+  errors: number;
+  rps: number;
+  imagesPerSecond: number;
+  p50: number;
+  p99: number;
+}
 
 function fail(message: string, code: number): never {
   console.error(`bench:serve: ${message}`);
@@ -60,12 +78,13 @@ function parseFlags() {
       args: Deno.args,
       strict: true,
       options: {
-        backends: { type: "string", default: "cpu" },
+        backends: { type: "string", default: "auto" },
         duration: { type: "string", default: "5" },
         concurrency: { type: "string", default: "16" },
         "max-requests": { type: "string", default: "100000" },
         model: { type: "string", default: "fixtures/generator" },
         port: { type: "string" },
+        client: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
     }));
@@ -78,11 +97,19 @@ function parseFlags() {
   }
   const backends = values.backends.split(",").filter((b) => b !== "");
   for (const b of backends) {
-    if (!["cpu", "webgpu", "wasm", "auto"].includes(b)) {
-      fail(`--backends: expected cpu, webgpu, wasm or auto, got "${b}"`, 2);
+    if (!["blas", "wasm", "webgpu", "cpu", "auto"].includes(b)) {
+      fail(
+        `--backends: expected blas, wasm, webgpu, cpu or auto, got "${b}"`,
+        2,
+      );
     }
   }
+  const client = values.client ?? (hasWrk() ? "wrk" : "deno");
+  if (client !== "wrk" && client !== "deno") {
+    fail(`--client: expected wrk or deno, got "${client}"`, 2);
+  }
   return {
+    client,
     backends,
     duration: intFlag(values.duration, "duration", 1, 120),
     concurrency: intFlag(values.concurrency, "concurrency", 1, 256),
@@ -94,6 +121,19 @@ function parseFlags() {
   };
 }
 
+function hasWrk(): boolean {
+  try {
+    return new Deno.Command("wrk", {
+      args: ["--version"],
+      stdout: "null",
+      stderr: "null",
+    })
+      .outputSync().code <= 1;
+  } catch {
+    return false;
+  }
+}
+
 /** Starts serve.ts on a free port; resolves to its URL and a stop function. */
 async function startServer(backend: string, model: string) {
   const child = new Deno.Command(Deno.execPath(), {
@@ -101,6 +141,7 @@ async function startServer(backend: string, model: string) {
       "run",
       "-R", // the wasm backend reads its .wasm file from the npm cache
       "--allow-net=127.0.0.1",
+      "--allow-ffi", // the blas backend calls OpenBLAS
       new URL("../serve.ts", import.meta.url).pathname,
       "--host",
       "127.0.0.1",
@@ -144,11 +185,63 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
 }
 
-async function load(
+/** A wrk latency figure ("812.00us", "3.10ms", "1.20s") in milliseconds. */
+function wrkMs(text: string, label: string): number {
+  const m = text.match(
+    new RegExp(`^\\s*${label}\\s+([\\d.]+)(us|ms|s)\\s*$`, "m"),
+  );
+  if (!m) return NaN;
+  return Number(m[1]) * { us: 1e-3, ms: 1, s: 1e3 }[m[2] as "us" | "ms" | "s"];
+}
+
+/** Drives the server with wrk (one thread, keep-alive connections). */
+async function loadWrk(
+  url: string,
+  scenario: Scenario,
+  options: { duration: number; concurrency: number },
+): Promise<Result> {
+  const out = await new Deno.Command("wrk", {
+    args: [
+      "-t1",
+      `-c${options.concurrency}`,
+      `-d${options.duration}s`,
+      "--timeout",
+      "30s",
+      "--latency",
+      url + scenario.path,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  const requests = Number(text.match(/(\d+) requests in/)?.[1] ?? NaN);
+  const seconds = Number(text.match(/requests in ([\d.]+)s/)?.[1] ?? NaN);
+  if (out.code !== 0 || !(requests >= 0)) {
+    fail(`wrk failed: ${new TextDecoder().decode(out.stderr).trim()}`, 1);
+  }
+  const socket = text.match(
+    /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/,
+  );
+  const errors =
+    Number(text.match(/Non-2xx or 3xx responses: (\d+)/)?.[1] ?? 0) +
+    (socket ? socket.slice(1).reduce((n, v) => n + Number(v), 0) : 0);
+  const ok = Math.max(0, requests - errors);
+  return {
+    requests,
+    errors,
+    rps: ok / seconds,
+    imagesPerSecond: ok * scenario.images / seconds,
+    p50: wrkMs(text, "50%"),
+    p99: wrkMs(text, "99%"),
+  };
+}
+
+/** Drives the server with concurrent fetches from this process. */
+async function loadDeno(
   url: string,
   scenario: Scenario,
   options: { duration: number; concurrency: number; maxRequests: number },
-) {
+): Promise<Result> {
   const latencies: number[] = [];
   let errors = 0, started = 0;
   const t0 = performance.now();
@@ -181,16 +274,37 @@ async function load(
   };
 }
 
+function load(
+  url: string,
+  scenario: Scenario,
+  options: { duration: number; concurrency: number; maxRequests: number },
+): Promise<Result> {
+  return flags.client === "wrk"
+    ? loadWrk(url, scenario, options)
+    : loadDeno(url, scenario, options);
+}
+
+function loadAverage(): string {
+  try {
+    return Deno.loadavg().map((v) => v.toFixed(2)).join(" ");
+  } catch {
+    return "unknown (needs --allow-sys=loadavg)";
+  }
+}
+
 const flags = parseFlags();
 const targets = flags.port === undefined
   ? flags.backends
   : [`server on port ${flags.port}`];
 console.log(
   `bench:serve: ${flags.duration} s per scenario, concurrency ${flags.concurrency}, ` +
-    `at most ${flags.maxRequests} requests, ${navigator.hardwareConcurrency} CPUs`,
+    (flags.client === "wrk"
+      ? "load from wrk"
+      : `load from Deno fetch, at most ${flags.maxRequests} requests`) +
+    `, ${navigator.hardwareConcurrency} CPUs, load average ${loadAverage()}`,
 );
 console.log(
-  "backend   scenario       requests  errors    req/s   images/s   p50 ms   p99 ms",
+  "backend   scenario         requests  errors    req/s   images/s   p50 ms   p99 ms",
 );
 for (const target of targets) {
   const server = flags.port === undefined
@@ -200,17 +314,22 @@ for (const target of targets) {
     ? target
     : (await (await fetch(`${server.url}/healthz`)).json()).backend;
   for (const scenario of SCENARIOS) {
-    // Warm-up: compile kernels and fill caches before timing.
-    await load(server.url, scenario, {
+    // Warm-up: compile kernels and fill caches before timing; waits for
+    // every answer, so that no backlog is left on the server.
+    await loadDeno(server.url, scenario, {
       duration: 1,
       concurrency: flags.concurrency,
-      maxRequests: 4 * flags.concurrency,
+      maxRequests: flags.concurrency,
     });
     const r = await load(server.url, scenario, flags);
+    // wrk stops without reading its last answers: let the server finish
+    // them (one more request queues behind them) before the next scenario.
+    await (await fetch(`${server.url}/healthz`)).body?.cancel();
+    await (await fetch(`${server.url}/sample`)).arrayBuffer();
     console.log(
       [
         backend.padEnd(9),
-        scenario.name.padEnd(13),
+        scenario.name.padEnd(15),
         String(r.requests).padStart(9),
         String(r.errors).padStart(7),
         r.rps.toFixed(1).padStart(8),
@@ -220,6 +339,7 @@ for (const target of targets) {
       ].join(" "),
     );
   }
+  console.log(`          (load average ${loadAverage()})`);
   const code = await server.stop();
   if (code !== 0) fail(`serve.ts exited with code ${code}`, 1);
 }

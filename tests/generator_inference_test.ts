@@ -23,21 +23,23 @@ function trainedLikeGenerator() {
   return g;
 }
 
-Deno.test("compileGenerator() matches model.predict on a dcgan28 generator", async () => {
-  const g = trainedLikeGenerator();
-  const fast = compileGenerator(g);
-  assert.ok(fast, "expected dcgan28 to compile");
-  const z = tf.randomNormal([5, 100], 0, 1, "float32", 1) as tf.Tensor2D;
-  const expected = g.predict(z) as tf.Tensor;
-  const actual = fast.predict(z);
-  assert.deepEqual(actual.shape, [5, 28, 28, 1]);
-  const diff = (await tf.max(tf.abs(tf.sub(expected, actual))).data())[0];
-  assert.ok(diff < 1e-5, `max |difference| ${diff}`);
-  assert.ok((await tf.moments(expected).variance.data())[0] > 1e-4);
-  tf.dispose([z, expected, actual]);
-  fast.dispose();
-  g.dispose();
-});
+for (const form of ["subpixel", "transposed"] as const) {
+  Deno.test(`compileGenerator({ form: "${form}" }) matches model.predict on a dcgan28 generator`, async () => {
+    const g = trainedLikeGenerator();
+    const fast = compileGenerator(g, { form });
+    assert.ok(fast, "expected dcgan28 to compile");
+    const z = tf.randomNormal([5, 100], 0, 1, "float32", 1) as tf.Tensor2D;
+    const expected = g.predict(z) as tf.Tensor;
+    const actual = fast.predict(z);
+    assert.deepEqual(actual.shape, [5, 28, 28, 1]);
+    const diff = (await tf.max(tf.abs(tf.sub(expected, actual))).data())[0];
+    assert.ok(diff < 1e-5, `max |difference| ${diff}`);
+    assert.ok((await tf.moments(expected).variance.data())[0] > 1e-4);
+    tf.dispose([z, expected, actual]);
+    fast.dispose();
+    g.dispose();
+  });
+}
 
 Deno.test("compileGenerator() gives each image the same values whatever the batch", async () => {
   const g = trainedLikeGenerator();
@@ -59,17 +61,19 @@ Deno.test("compileGenerator() returns undefined for other architectures", () => 
   }
 });
 
-Deno.test("compileGenerator() keeps tf.memory().numTensors flat", () => {
-  const g = trainedLikeGenerator();
-  const before = tf.memory().numTensors;
-  const fast = compileGenerator(g)!;
-  const z = tf.randomNormal([2, 100]) as tf.Tensor2D;
-  tf.dispose(fast.predict(z)); // warm-up
-  const warm = tf.memory().numTensors;
-  for (let i = 0; i < 5; i++) tf.dispose(fast.predict(z));
-  assert.equal(tf.memory().numTensors, warm);
-  z.dispose();
-  fast.dispose();
-  assert.equal(tf.memory().numTensors, before);
-  g.dispose();
+Deno.test("compileGenerator() keeps tf.memory().numTensors flat in either form", () => {
+  for (const form of ["subpixel", "transposed"] as const) {
+    const g = trainedLikeGenerator();
+    const before = tf.memory().numTensors;
+    const fast = compileGenerator(g, { form })!;
+    const z = tf.randomNormal([2, 100]) as tf.Tensor2D;
+    tf.dispose(fast.predict(z)); // warm-up
+    const warm = tf.memory().numTensors;
+    for (let i = 0; i < 5; i++) tf.dispose(fast.predict(z));
+    assert.equal(tf.memory().numTensors, warm);
+    z.dispose();
+    fast.dispose();
+    assert.equal(tf.memory().numTensors, before);
+    g.dispose();
+  }
 });

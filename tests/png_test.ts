@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   crc32,
   encodePng,
+  encodePngSync,
   gridShape,
   PNG_SIGNATURE,
   tileImages,
@@ -97,5 +98,34 @@ Deno.test("encodePng() rejects a pixel count that does not match", async () => {
   await assert.rejects(
     encodePng({ pixels: new Uint8Array(5), width: 2, height: 2 }),
     /Expected 4 pixels for 2x2, got 5/,
+  );
+});
+
+Deno.test("encodePngSync() decodes to the same pixels at every zlib level, smaller at higher levels", async () => {
+  const width = 40, height = 40;
+  // Smooth rows with some texture: compressible, but not trivially.
+  const pixels = new Uint8Array(width * height).map((_, i) =>
+    Math.round(128 + 100 * Math.sin(i / 7) + (i % 3) * 5)
+  );
+  const sizes: number[] = [];
+  for (const level of [0, 1, 6, 9]) {
+    const png = encodePngSync({ pixels, width, height }, { level });
+    assert.deepEqual(
+      (await decodeGrayPng(png)).pixels,
+      pixels,
+      `level ${level}`,
+    );
+    sizes.push(png.length);
+  }
+  // Level 0 stores the scanlines: larger than the raw pixels.
+  assert.ok(sizes[0] > width * height, `stored ${sizes[0]} bytes`);
+  assert.ok(sizes[2] < sizes[0], `level 6 ${sizes[2]} vs stored ${sizes[0]}`);
+  assert.deepEqual(
+    encodePngSync({ pixels, width, height }),
+    await encodePng({ pixels, width, height }),
+  );
+  assert.throws(
+    () => encodePngSync({ pixels, width, height }, { level: 10 }),
+    /Expected a zlib level from 0 to 9, got 10/,
   );
 });
