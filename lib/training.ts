@@ -357,7 +357,10 @@ export async function runTraining(
       const due = (every: number) => every > 0 && iteration % every === 0;
       let fid: number | undefined;
       if (options.evaluate && due(config.evalEvery)) {
+        const started = performance.now();
         fid = await options.evaluate(wgan.generator);
+        // Evaluation time is not training time: keep it out of ms per iteration.
+        lastReadBack += performance.now() - started;
       }
       if (
         fid !== undefined || isLast || due(config.sampleEvery) ||

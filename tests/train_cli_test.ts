@@ -267,3 +267,22 @@ Deno.test("a 2-iteration dcgan28 run on the WebGPU backend writes models that lo
   critic.dispose();
   await Deno.remove(out, { recursive: true });
 });
+
+Deno.test("train.ts --eval-every K records the FID in losses.jsonl every K iterations", async () => {
+  const out = await tempDir();
+  const { code, stderr, stdout } = await train([
+    ...SMALL,
+    "--iterations",
+    "2",
+    "--eval-every",
+    "2",
+    "--out",
+    out,
+  ]);
+  assert.equal(code, 0, stderr);
+  assert.match(stdout, /iter 2\/2: .*FID \d+\.\d+/);
+  const records = await readLosses(`${out}/losses.jsonl`);
+  assert.equal(records[0].fid, undefined);
+  assert.ok(Number.isFinite(records[1].fid) && records[1].fid! > 0);
+  await Deno.remove(out, { recursive: true });
+});
