@@ -342,7 +342,7 @@ const statisticsMemo = new Map<string, FeatureStatistics>();
  * @example
  * ```ts ignore
  * import { referenceStatistics } from "./evaluate.ts";
- * const ref = await referenceStatistics(classifier, test.images, { cacheDir: "/tmp/fid" });
+ * const ref = await referenceStatistics(classifier, test.images, { cacheDir: ".cache/fid" });
  * console.log(ref.count);
  * ```
  */
