@@ -25,18 +25,19 @@ import { initBackend } from "./lib/backend.ts";
 import { type Architecture, ARCHITECTURES, imageSize } from "./lib/models.ts";
 import { Wgan } from "./lib/wgan.ts";
 import { Rng } from "./lib/random.ts";
+import { parseIntFlag } from "./lib/cli.ts";
 
 function fail(message: string): never {
   console.error(`bench: ${message}`);
   Deno.exit(2);
 }
 
-function positiveInt(name: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) {
-    fail(`Expected --${name} to be a positive integer, got ${value}`);
+function positiveInt(name: string, text: string): number {
+  try {
+    return parseIntFlag(name, text);
+  } catch (e) {
+    fail((e as Error).message);
   }
-  return n;
 }
 
 function median(xs: number[]): number {

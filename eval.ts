@@ -28,6 +28,7 @@ import {
 import { loadLayersModel } from "./lib/model_io.ts";
 import { Rng } from "./lib/random.ts";
 import { readSamples } from "./lib/samples.ts";
+import { parseIntFlag } from "./lib/cli.ts";
 
 const DEFAULT_COUNT = 10_000; // the test set's size: the usual FID count
 
@@ -37,11 +38,11 @@ function fail(message: string, code = 1): never {
 }
 
 function positiveInt(name: string, text: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n <= 0) {
-    fail(`expected --${name} to be a positive integer, got ${text}`, 2);
+  try {
+    return parseIntFlag(name, text);
+  } catch (e) {
+    fail((e as Error).message, 2);
   }
-  return n;
 }
 
 const OPTIONS = {

@@ -20,6 +20,7 @@ import {
 import { loadFashionMnist, resolveDataDir } from "./lib/data.ts";
 import { ARCHITECTURES } from "./lib/models.ts";
 import { runTraining } from "./lib/training.ts";
+import { parseIntFlag, UsageError } from "./lib/cli.ts";
 import { writeLossPlot } from "./lib/plot.ts";
 import {
   evaluateGenerator,
@@ -93,20 +94,12 @@ const FIXED_ON_RESUME: (keyof TrainConfig)[] = [
   "criticWarmup",
 ];
 
-class UsageError extends Error {}
-
 function parseValue(flag: string, raw: string, kind: string): unknown {
   if (kind === "string") return raw;
+  if (kind === "int") return parseIntFlag(flag, raw, 0);
   const value = Number(raw);
-  if (
-    raw.trim() === "" || !Number.isFinite(value) ||
-    (kind === "int" && !/^\d+$/.test(raw))
-  ) {
-    throw new UsageError(
-      `--${flag}: expected ${
-        kind === "int" ? "a non-negative integer" : "a number"
-      }, got "${raw}"`,
-    );
+  if (raw.trim() === "" || !Number.isFinite(value)) {
+    throw new UsageError(`--${flag}: expected a number, got "${raw}"`);
   }
   return value;
 }

@@ -61,7 +61,7 @@ Deno.test("eval exits 2 on bad flags and 1 on a bad file, with one line and no s
   const usage = await runEval(["--count", "0", "--samples", "x.idx"]);
   assert.equal(usage.code, 2);
   assert.equal(usage.stderr.trim().split("\n").length, 1, usage.stderr);
-  assert.match(usage.stderr, /expected --count to be a positive integer/);
+  assert.match(usage.stderr, /--count: expected a positive integer/);
   const neither = await runEval([]);
   assert.equal(neither.code, 2);
   assert.match(
