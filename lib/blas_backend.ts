@@ -8,7 +8,8 @@
  * `Conv2DBackpropInput` and `Conv2DBackpropFilter` overridden (see
  * `kernels/blas_*.ts`), and the cpu kernels that would then dominate
  * (broadcasting arithmetic, unary operations, `Sum`/`Mean`, `Tile`, batch
- * norm) replaced by plain loops;
+ * norm) replaced by plain loops, and `LeakyRelu`'s gradient fused into one
+ * pass while "blas" is active (see `kernels/blas_gradients.ts`);
  * cases those do not handle (dilations, NCHW, other dtypes) run the stock
  * kernels. Tensors live in ordinary typed arrays, so
  * results match the cpu backend within float rounding.
@@ -42,6 +43,10 @@ import {
   binaryKernelConfigs,
   selectKernelConfig,
 } from "./kernels/blas_elementwise.ts";
+import {
+  leakyReluGradKernelConfig,
+  registerBlasGradients,
+} from "./kernels/blas_gradients.ts";
 import { reduceKernelConfigs } from "./kernels/blas_reduce.ts";
 import { tileKernelConfig } from "./kernels/blas_tile.ts";
 import { unaryKernelConfigs } from "./kernels/blas_unary.ts";
@@ -64,7 +69,8 @@ export const BLAS_KERNELS: readonly tf.KernelConfig[] = [
 /**
  * The backend's other replacements for slow cpu kernels: broadcasting
  * binary operations and `Select`, unary operations, `Sum`/`Mean` over
- * adjacent axes, `Tile`, per-channel `FusedBatchNorm`.
+ * adjacent axes, `Tile`, per-channel `FusedBatchNorm`, and the fused
+ * leaky-ReLU gradient.
  */
 export const FAST_CPU_KERNELS: readonly tf.KernelConfig[] = [
   ...binaryKernelConfigs,
@@ -73,6 +79,7 @@ export const FAST_CPU_KERNELS: readonly tf.KernelConfig[] = [
   ...reduceKernelConfigs,
   tileKernelConfig,
   batchNormKernelConfig,
+  leakyReluGradKernelConfig,
 ];
 
 /** Options for {@link initBlasBackend}. */
@@ -109,6 +116,7 @@ function registerKernels(): void {
     if (current) tf.unregisterKernel(config.kernelName, BLAS);
     tf.registerKernel(config);
   }
+  registerBlasGradients();
 }
 
 /**

@@ -19,6 +19,12 @@ import {
   im2col,
 } from "../lib/kernels/blas_im2col.ts";
 import { sgemm } from "../lib/kernels/blas_ffi.ts";
+import {
+  clearPatchCache,
+  PATCH_CACHE_ENTRIES,
+  patchCacheSize,
+} from "../lib/kernels/blas_conv2d.ts";
+import { LEAKY_RELU_GRAD } from "../lib/kernels/blas_gradients.ts";
 import { buildCritic, buildGenerator } from "../lib/models.ts";
 import { Rng } from "../lib/random.ts";
 
@@ -236,6 +242,72 @@ Deno.test("conv2d() gradients on blas match cpu for both inputs", () => {
   });
 });
 
+Deno.test("conv2d()'s weight gradient from the forward pass's cached patches equals a fresh im2col bit for bit", () => {
+  tf.setBackend(BLAS_BACKEND);
+  const x = tf.tensor4d(values([3, 14, 14, 8], 5), [3, 14, 14, 8]);
+  const f = tf.tensor4d(values([4, 4, 8, 16], 6), [4, 4, 8, 16]);
+  const dy = tf.tensor4d(values([3, 7, 7, 16], 7), [3, 7, 7, 16]);
+  const dw = (): Float32Array =>
+    tf.tidy(() =>
+      (tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, {
+        strides: 2,
+        pad: "same",
+        dataFormat: "NHWC",
+        dimRoundingMode: undefined,
+        filterShape: [4, 4, 8, 16],
+      } as unknown as tf.NamedAttrMap) as tf.Tensor).dataSync() as Float32Array
+    );
+  clearPatchCache();
+  const fresh = dw();
+  tf.tidy(() => tf.conv2d(x, f, 2, "same")); // caches x's patches
+  assert.equal(patchCacheSize(), 1);
+  const cached = dw();
+  assert.deepEqual(cached, fresh);
+  // Other inputs evict the entries of disposed ones; the cache stays bounded.
+  for (let i = 0; i < 2 * PATCH_CACHE_ENTRIES; i++) {
+    tf.tidy(() => tf.conv2d(tf.add(x, i) as tf.Tensor4D, f, 2, "same"));
+  }
+  assert.ok(patchCacheSize() <= PATCH_CACHE_ENTRIES);
+  tf.dispose([x, f, dy]);
+  clearPatchCache();
+});
+
+Deno.test("leakyRelu() gradient on blas runs the fused kernel and equals cpu's bit for bit", () => {
+  const shape = [4, 5, 6, 7];
+  const data = values(shape, 9);
+  data[0] = 0;
+  data[1] = -0;
+  data[2] = NaN;
+  const dyData = values(shape, 10);
+  const grad = (backend: string): Float32Array => {
+    tf.setBackend(backend);
+    return tf.tidy(() => {
+      const x = tf.tensor(data, shape), dy = tf.tensor(dyData, shape);
+      const g = tf.grad((a: tf.Tensor) => tf.leakyRelu(a, 0.2));
+      return g(x, dy).dataSync() as Float32Array;
+    });
+  };
+  const expected = grad("cpu");
+  let fusedCalls = 0;
+  const kernel = tf.getKernel(LEAKY_RELU_GRAD, BLAS_BACKEND)!;
+  tf.unregisterKernel(LEAKY_RELU_GRAD, BLAS_BACKEND);
+  tf.registerKernel({
+    ...kernel,
+    kernelFunc: (args) => {
+      fusedCalls++;
+      return kernel.kernelFunc(args);
+    },
+  });
+  try {
+    const actual = grad(BLAS_BACKEND);
+    assert.equal(fusedCalls, 1);
+    assert.deepEqual(actual, expected);
+  } finally {
+    tf.unregisterKernel(LEAKY_RELU_GRAD, BLAS_BACKEND);
+    tf.registerKernel(kernel);
+  }
+});
+
 Deno.test("fused conv2d() with bias and relu and its gradients on blas match cpu", () => {
   assertSameOnBlasAndCpu([[2, 9, 9, 3], [3, 3, 3, 6], [6]], (x, f, b) => {
     const forward = (a: tf.Tensor, w: tf.Tensor, bias: tf.Tensor) =>
@@ -362,6 +434,8 @@ for (
     [[6, 5], [6, 5]],
     [[3, 1, 5], [4, 1]],
     [[2, 3, 4], [3, 1]],
+    [[2, 3, 4, 5], [3, 1, 5]],
+    [[2, 1, 4, 1], [3, 1, 5]],
   ]
 ) {
   Deno.test(`broadcasting arithmetic and comparisons on blas match cpu for [${a}] with [${b}]`, () => {

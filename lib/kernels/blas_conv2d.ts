@@ -9,12 +9,19 @@
  *   convolution): P = dy · Wᵀ, then dx = col2im(P);
  * - `Conv2DBackpropFilter` (the weight gradient): dW = Pᵀ · dy.
  *
+ * When the forward pass builds the whole batch's P at once, it keeps P in a
+ * small cache keyed by the input tensor, and the weight gradient of the same
+ * input (which tfjs computes from the same `x`) reuses it instead of running
+ * im2col again. An entry is only used while its input tensor is alive and
+ * still holds the same array; tfjs never writes into a tensor's values.
+ *
  * 1x1 convolutions with stride 1 and no padding skip im2col. Dilated or NCHW
  * convolutions, and non-float32 tensors, go to the stock cpu kernels.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { sgemm } from "./blas_ffi.ts";
 import {
   col2im,
@@ -95,12 +102,106 @@ function chunkImages(info: Conv2DInfo): number {
   return Math.max(1, Math.floor(MAX_PATCH_ELEMENTS / Math.max(1, perImage)));
 }
 
+/** Most patch matrices kept for the weight gradient. */
+export const PATCH_CACHE_ENTRIES = 4;
+
+interface PatchEntry {
+  dataId: object;
+  values: Float32Array;
+  key: string;
+  patches: Float32Array;
+}
+
+// Newest last.
+let patchCache: PatchEntry[] = [];
+
+function patchKey(info: Conv2DInfo): string {
+  return [
+    info.batchSize,
+    info.inHeight,
+    info.inWidth,
+    info.inChannels,
+    info.outHeight,
+    info.outWidth,
+    info.filterHeight,
+    info.filterWidth,
+    info.strideHeight,
+    info.strideWidth,
+    info.padInfo.top,
+    info.padInfo.left,
+  ].join();
+}
+
+function cachedPatches(
+  backend: MathBackendCPU,
+  x: tf.TensorInfo,
+  info: Conv2DInfo,
+): Float32Array | undefined {
+  const key = patchKey(info);
+  const entry = patchCache.find((e) => e.dataId === x.dataId && e.key === key);
+  if (!entry) return undefined;
+  const alive = backend.data.has(x.dataId) &&
+    backend.data.get(x.dataId).values === entry.values;
+  return alive ? entry.patches : undefined;
+}
+
+// A buffer of `length` for x's patch matrix, recycled from an entry whose
+// input is gone (or the oldest), and recorded as x's.
+function patchBuffer(
+  backend: MathBackendCPU,
+  x: tf.TensorInfo,
+  info: Conv2DInfo,
+  length: number,
+): Float32Array {
+  const stale = patchCache.findIndex((e) =>
+    !backend.data.has(e.dataId) || e.dataId === x.dataId
+  );
+  const evict = stale >= 0
+    ? stale
+    : patchCache.length >= PATCH_CACHE_ENTRIES
+    ? 0
+    : -1;
+  let patches: Float32Array | undefined;
+  if (evict >= 0) {
+    const [old] = patchCache.splice(evict, 1);
+    if (old.patches.length === length) patches = old.patches;
+  }
+  patches ??= new Float32Array(length);
+  patchCache.push({
+    dataId: x.dataId,
+    values: float32Values(backend, x),
+    key: patchKey(info),
+    patches,
+  });
+  return patches;
+}
+
+/**
+ * Empties the cache of forward patch matrices kept for the weight gradient.
+ *
+ * @example
+ * ```ts ignore
+ * import { clearPatchCache } from "./blas_conv2d.ts";
+ * clearPatchCache();
+ * ```
+ */
+export function clearPatchCache(): void {
+  patchCache = [];
+}
+
+/** Patch matrices now cached, for tests. */
+export function patchCacheSize(): number {
+  return patchCache.length;
+}
+
 // y = P · W, `[B*Ho*Wo, Co]`.
 function forward(
-  x: Float32Array,
+  backend: MathBackendCPU,
+  xInfo: tf.TensorInfo,
   w: Float32Array,
   info: Conv2DInfo,
 ): Float32Array {
+  const x = float32Values(backend, xInfo);
   const { batchSize, outHeight, outWidth, outChannels: co } = info;
   const taps = info.filterHeight * info.filterWidth * info.inChannels;
   const pixels = outHeight * outWidth;
@@ -113,6 +214,19 @@ function forward(
     return y;
   }
   const g = geometry(info), step = chunkImages(info);
+  if (step >= batchSize) {
+    // The whole batch at once: keep P for the weight gradient.
+    let p = cachedPatches(backend, xInfo, info);
+    if (!p) {
+      p = patchBuffer(backend, xInfo, info, batchSize * pixels * taps);
+      im2col(x, g, 0, batchSize, p);
+    }
+    sgemm(batchSize * pixels, co, taps, { data: p, ld: taps }, {
+      data: w,
+      ld: co,
+    }, { data: y, ld: co });
+    return y;
+  }
   for (let b0 = 0; b0 < batchSize; b0 += step) {
     const count = Math.min(step, batchSize - b0);
     const p = scratchBuffer(count * pixels * taps);
@@ -140,11 +254,7 @@ export function blasConv2D(args: BlasKernelArgs): tf.TensorInfo {
     ? convInfo(x.shape, filter.shape, attrs as unknown as tf.Conv2DAttrs)
     : undefined;
   if (!info) return stockKernel(tf.Conv2D, args);
-  const y = forward(
-    float32Values(backend, x),
-    float32Values(backend, filter),
-    info,
-  );
+  const y = forward(backend, x, float32Values(backend, filter), info);
   return backend.makeTensorInfo(info.outShape, "float32", y);
 }
 
@@ -169,11 +279,7 @@ export function blasFusedConv2D(args: BlasKernelArgs): tf.TensorInfo {
     ? convInfo(x.shape, filter.shape, fusedAttrs)
     : undefined;
   if (!info) return stockKernel(tf.FusedConv2D, args);
-  const y = forward(
-    float32Values(backend, x),
-    float32Values(backend, filter),
-    info,
-  );
+  const y = forward(backend, x, float32Values(backend, filter), info);
   return biasActivation(backend, y, info.outShape, {
     bias,
     activation: fusedAttrs.activation as Activation,
@@ -261,6 +367,7 @@ export function blasConv2DBackpropFilter(
   const pixels = outHeight * outWidth;
   const xv = float32Values(backend, x), dyv = float32Values(backend, dy);
   const dw = new Float32Array(taps * co);
+  const cached = cachedPatches(backend, x, info);
   if (isPointwise(info)) {
     sgemm(
       taps,
@@ -271,6 +378,17 @@ export function blasConv2DBackpropFilter(
         data: dyv,
         ld: co,
       },
+      { data: dw, ld: co },
+      { transA: true },
+    );
+  } else if (cached) {
+    // dW = Pᵀ · dy with the forward pass's P
+    sgemm(
+      taps,
+      co,
+      batchSize * pixels,
+      { data: cached, ld: taps },
+      { data: dyv, ld: co },
       { data: dw, ld: co },
       { transA: true },
     );
