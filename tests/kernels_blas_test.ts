@@ -26,46 +26,15 @@ import {
 } from "../lib/kernels/blas_conv2d.ts";
 import { LEAKY_RELU_GRAD } from "../lib/kernels/blas_gradients.ts";
 import { buildCritic, buildGenerator } from "../lib/models.ts";
-import { Rng } from "../lib/random.ts";
+import {
+  assertSameAsCpu,
+  relativeError,
+  runOn,
+  values,
+} from "./helpers/backend_compare.ts";
 
 tf.enableProdMode();
 await initBlasBackend({ threads: 2, setBackend: false });
-
-// Deterministic values in [-1, 1).
-function values(shape: number[], seed: number): Float32Array {
-  const rng = new Rng(seed);
-  const out = new Float32Array(shape.reduce((a, b) => a * b, 1));
-  for (let i = 0; i < out.length; i++) out[i] = rng.next() * 2 - 1;
-  return out;
-}
-
-// Runs `f` on fresh tensors made from `inputs` under `backend`; returns the
-// outputs' values.
-function runOn(
-  backend: string,
-  inputs: { shape: number[]; data: Float32Array }[],
-  f: (...xs: tf.Tensor[]) => tf.Tensor | tf.Tensor[],
-): Float32Array[] {
-  tf.setBackend(backend);
-  return tf.tidy(() => {
-    const xs = inputs.map(({ shape, data }) => tf.tensor(data, shape));
-    const out = f(...xs);
-    return (Array.isArray(out) ? out : [out]).map((t) =>
-      t.dataSync() as Float32Array
-    );
-  });
-}
-
-// max |a - b| relative to the reference's largest magnitude.
-function relativeError(actual: Float32Array, expected: Float32Array): number {
-  assert.equal(actual.length, expected.length);
-  let diff = 0, scale = 1e-6;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
-    scale = Math.max(scale, Math.abs(expected[i]));
-  }
-  return diff / scale;
-}
 
 // Runs `f` on cpu and on blas; asserts that every output agrees and that the
 // blas run called at least one of our kernels.
@@ -74,18 +43,11 @@ function assertSameOnBlasAndCpu(
   f: (...xs: tf.Tensor[]) => tf.Tensor | tf.Tensor[],
   tolerance = 1e-5,
 ): void {
-  const inputs = inputShapes.map((shape, i) => ({
-    shape,
-    data: values(shape, 17 + i),
-  }));
-  const expected = runOn("cpu", inputs, f);
-  const calls = countKernelCalls(() => runOn(BLAS_BACKEND, inputs, f));
-  assert.ok(calls.result.length === expected.length);
-  assert.ok(calls.count > 0, "none of our kernels ran");
-  for (let i = 0; i < expected.length; i++) {
-    const err = relativeError(calls.result[i], expected[i]);
-    assert.ok(err <= tolerance, `output ${i}: relative error ${err}`);
-  }
+  assertSameAsCpu(BLAS_BACKEND, inputShapes, f, tolerance, (run) => {
+    const calls = countKernelCalls(run);
+    assert.ok(calls.count > 0, "none of our kernels ran");
+    return calls.result;
+  });
 }
 
 // Counts calls of our kernels while `f` runs (wrapping the registered ones).
