@@ -286,3 +286,44 @@ Deno.test("train.ts --eval-every K records the FID in losses.jsonl every K itera
   assert.ok(Number.isFinite(records[1].fid) && records[1].fid! > 0);
   await Deno.remove(out, { recursive: true });
 });
+
+Deno.test("train.ts on SIGTERM writes a checkpoint at the current iteration and exits 0", async () => {
+  const out = await tempDir();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      TRAIN,
+      ...SMALL,
+      "--iterations",
+      "500",
+      "--checkpoint-every",
+      "1000",
+      "--out",
+      out,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  // Wait for training to be under way (the first loss record), then ask it to stop.
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    const text = await Deno.readTextFile(`${out}/losses.jsonl`).catch(() => "");
+    if (text.includes('"iteration":1,')) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill("SIGTERM");
+  const { code, stdout } = await child.output();
+  assert.equal(code, 0);
+  const text = new TextDecoder().decode(stdout);
+  const stoppedAt = Number(text.match(/stopped at iteration (\d+)/)?.[1]);
+  assert.ok(stoppedAt >= 1 && stoppedAt < 500, text);
+  const { readLatestCheckpoint } = await import("../lib/checkpoint.ts");
+  const checkpoint = await readLatestCheckpoint(`${out}/checkpoints`);
+  assert.equal(checkpoint.state.iteration, stoppedAt);
+  const iterations = (await readLosses(`${out}/losses.jsonl`)).map((r) =>
+    r.iteration
+  );
+  assert.equal(iterations[iterations.length - 1], stoppedAt);
+  await Deno.remove(out, { recursive: true });
+});
