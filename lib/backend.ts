@@ -112,7 +112,7 @@ async function start(
 
 async function chooseBackend(
   requested: BackendName,
-  options: BackendOptions & { softwareChoice?: Started } = {},
+  options: BackendOptions = {},
 ): Promise<BackendInfo> {
   tf.enableProdMode();
   const gpu = requested === "webgpu" || requested === "auto"
@@ -150,7 +150,6 @@ async function chooseBackend(
     // Measured on a 2-core machine without a GPU (README, Speed): blas is
     // fastest, then wasm, then webgpu on a software adapter; cpu is last.
     const order: Started[] = [
-      ...(options.softwareChoice ? [options.softwareChoice] : []),
       "blas",
       "wasm",
       "webgpu",
@@ -203,7 +202,7 @@ async function chooseBackend(
  */
 export async function initBackend(
   requested: BackendName,
-  options: BackendOptions & { softwareChoice?: Started } = {},
+  options: BackendOptions = {},
 ): Promise<BackendInfo> {
   const info = await chooseBackend(requested, options);
   if (info.name === "webgpu" && !options.stockWebGpuKernels) {
