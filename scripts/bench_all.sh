@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Side by side, in one run: ms per dcgan28 WGAN iteration (batch 64) for the
 # PyTorch reference and each backend. Prints each engine's final JSON line.
-#   bash scripts/bench_all.sh [ITERATIONS] [PYTORCH_REFERENCE_SCRIPT]
+#   bash scripts/bench_all.sh [ITERATIONS] [PATH/TO/torch_wgan.py]
+# Without the PyTorch script only the backends run.
 set -u
 n=${1:-5}
-torch_script=${2:-../shared/bench/torch_wgan.py}
+torch_script=${2:-}
 cd "$(dirname "$0")/.."
-if [ -f "$torch_script" ]; then
+if [ -n "$torch_script" ] && [ -f "$torch_script" ]; then
   /usr/bin/python3 "$torch_script" --arch S --iters "$n" --warmup 1 --threads 2 | grep RESULT
 fi
 for backend in blas wasm webgpu; do
