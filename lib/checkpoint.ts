@@ -151,7 +151,11 @@ export async function readLatestCheckpoint(
       `${checkpointsDir}: expected a checkpoint folder (iter_NNNNNN) to resume from, found none`,
     );
   }
-  const dir = `${checkpointsDir}/${all[all.length - 1]}`;
+  return await readCheckpoint(`${checkpointsDir}/${all[all.length - 1]}`);
+}
+
+/** Reads the checkpoint folder `dir` (`.../checkpoints/iter_NNNNNN`). */
+export async function readCheckpoint(dir: string): Promise<Checkpoint> {
   try {
     const json = JSON.parse(await Deno.readTextFile(`${dir}/state.json`));
     const { optimizerSizes, ...state } = json;

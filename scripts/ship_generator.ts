@@ -5,11 +5,13 @@
  *
  *   deno run -R -W scripts/ship_generator.ts --run runs/shipped \
  *     --command "deno task train ..." [--command "deno task train --resume ..."] \
- *     [--eval eval.json]
+ *     [--checkpoint iter_NNNNNN] [--eval eval.json]
+ *
+ * Without --checkpoint, the run's newest checkpoint is shipped.
  */
 import { parseArgs } from "node:util";
 import { writeFileAtomic } from "../lib/atomic.ts";
-import { readLatestCheckpoint } from "../lib/checkpoint.ts";
+import { readCheckpoint, readLatestCheckpoint } from "../lib/checkpoint.ts";
 import { readLosses } from "../lib/training.ts";
 import { medianFilter } from "../lib/plot.ts";
 
@@ -19,6 +21,7 @@ const { values } = parseArgs({
     run: { type: "string" },
     command: { type: "string", multiple: true },
     backend: { type: "string" },
+    checkpoint: { type: "string" },
     eval: { type: "string" },
     to: { type: "string", default: "fixtures/generator" },
   },
@@ -31,8 +34,13 @@ if (!values.run || !values.command?.length) {
   Deno.exit(2);
 }
 const run = values.run;
-const checkpoint = await readLatestCheckpoint(`${run}/checkpoints`);
-const losses = await readLosses(`${run}/losses.jsonl`);
+const checkpoint = values.checkpoint
+  ? await readCheckpoint(`${run}/checkpoints/${values.checkpoint}`)
+  : await readLatestCheckpoint(`${run}/checkpoints`);
+// The losses up to the shipped iteration (the run may have gone on).
+const losses = (await readLosses(`${run}/losses.jsonl`)).filter((r) =>
+  r.iteration <= checkpoint.state.iteration
+);
 const w = losses.map((r) => r.wassersteinEstimate);
 const smoothed = medianFilter(w, 101);
 await Deno.mkdir(values.to!, { recursive: true });

@@ -28,8 +28,10 @@ import { LEAKY_RELU_GRAD } from "../lib/kernels/blas_gradients.ts";
 import { buildCritic, buildGenerator } from "../lib/models.ts";
 import {
   assertSameAsCpu,
+  type ConvCase,
   relativeError,
   runOn,
+  testConvGradientKernels,
   values,
 } from "./helpers/backend_compare.ts";
 
@@ -72,19 +74,6 @@ function countKernelCalls<T>(f: () => T): { result: T; count: number } {
       tf.registerKernel(config);
     }
   }
-}
-
-type Pad = "same" | "valid" | [[number, number], [number, number], [
-  number,
-  number,
-], [number, number]];
-
-interface ConvCase {
-  name: string;
-  x: [number, number, number, number];
-  filter: [number, number, number, number];
-  strides: number | [number, number];
-  pad: Pad;
 }
 
 const CONV_CASES: ConvCase[] = [
@@ -153,11 +142,6 @@ const CONV_CASES: ConvCase[] = [
   },
 ];
 
-function outShape(c: ConvCase): number[] {
-  return tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad)
-    .outShape;
-}
-
 for (const c of CONV_CASES) {
   Deno.test(`Conv2D on blas matches cpu: ${c.name}`, () => {
     assertSameOnBlasAndCpu(
@@ -165,33 +149,8 @@ for (const c of CONV_CASES) {
       (x, f) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, c.strides, c.pad),
     );
   });
-
-  Deno.test(`Conv2DBackpropFilter on blas matches cpu: ${c.name}`, () => {
-    assertSameOnBlasAndCpu(
-      [c.x, outShape(c)],
-      (x, dy) =>
-        tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, {
-          strides: c.strides,
-          pad: c.pad,
-          dataFormat: "NHWC",
-          filterShape: c.filter,
-        } as unknown as tf.NamedAttrMap) as tf.Tensor,
-    );
-  });
-
-  Deno.test(`Conv2DBackpropInput on blas matches cpu: ${c.name}`, () => {
-    assertSameOnBlasAndCpu(
-      [outShape(c), c.filter],
-      (dy, filter) =>
-        tf.engine().runKernel(tf.Conv2DBackpropInput, { dy, filter }, {
-          inputShape: c.x,
-          strides: c.strides,
-          pad: c.pad,
-          dataFormat: "NHWC",
-        } as unknown as tf.NamedAttrMap) as tf.Tensor,
-    );
-  });
 }
+testConvGradientKernels("blas", CONV_CASES, assertSameOnBlasAndCpu);
 
 Deno.test("conv2d() gradients on blas match cpu for both inputs", () => {
   assertSameOnBlasAndCpu([[2, 14, 14, 8], [4, 4, 8, 16]], (x, f) => {

@@ -10,8 +10,10 @@ import { initWasmBackend } from "../lib/wasm_backend.ts";
 import { buildCritic, buildGenerator } from "../lib/models.ts";
 import {
   assertSameAsCpu,
+  type ConvCase,
   relativeError,
   runOn,
+  testConvGradientKernels,
   values,
 } from "./helpers/backend_compare.ts";
 
@@ -24,17 +26,6 @@ function assertSameOnWasmAndCpu(
   tolerance = 1e-5,
 ): void {
   assertSameAsCpu("wasm", inputShapes, f, tolerance);
-}
-
-interface ConvCase {
-  name: string;
-  x: [number, number, number, number];
-  filter: [number, number, number, number];
-  strides: number;
-  pad: "same" | "valid" | [[number, number], [number, number], [
-    number,
-    number,
-  ], [number, number]];
 }
 
 const CONV_CASES: ConvCase[] = [
@@ -89,44 +80,7 @@ const CONV_CASES: ConvCase[] = [
   },
 ];
 
-function outShape(c: ConvCase): number[] {
-  const info = tf.backend_util.computeConv2DInfo(
-    c.x,
-    c.filter,
-    c.strides,
-    1,
-    c.pad,
-  );
-  return info.outShape;
-}
-
-for (const c of CONV_CASES) {
-  Deno.test(`Conv2DBackpropFilter on wasm matches cpu: ${c.name}`, () => {
-    assertSameOnWasmAndCpu(
-      [c.x, outShape(c)],
-      (x, dy) =>
-        tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, {
-          strides: c.strides,
-          pad: c.pad,
-          dataFormat: "NHWC",
-          filterShape: c.filter,
-        } as unknown as tf.NamedAttrMap) as tf.Tensor,
-    );
-  });
-
-  Deno.test(`Conv2DBackpropInput on wasm matches cpu: ${c.name}`, () => {
-    assertSameOnWasmAndCpu(
-      [outShape(c), c.filter],
-      (dy, filter) =>
-        tf.engine().runKernel(tf.Conv2DBackpropInput, { dy, filter }, {
-          inputShape: c.x,
-          strides: c.strides,
-          pad: c.pad,
-          dataFormat: "NHWC",
-        } as unknown as tf.NamedAttrMap) as tf.Tensor,
-    );
-  });
-}
+testConvGradientKernels("wasm", CONV_CASES, assertSameOnWasmAndCpu);
 
 Deno.test("conv2d() gradients on wasm match cpu for both inputs", () => {
   assertSameOnWasmAndCpu([[2, 14, 14, 8], [4, 4, 8, 16]], (x, f) => {

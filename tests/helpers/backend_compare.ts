@@ -68,3 +68,66 @@ export function assertSameAsCpu(
     assert.ok(err <= tolerance, `output ${i}: relative error ${err}`);
   }
 }
+
+/** Padding as `tf.conv2d` takes it. */
+export type Pad = "same" | "valid" | [[number, number], [number, number], [
+  number,
+  number,
+], [number, number]];
+
+/** One convolution shape to check a backend's kernels on. */
+export interface ConvCase {
+  name: string;
+  x: [number, number, number, number];
+  filter: [number, number, number, number];
+  strides: number | [number, number];
+  pad: Pad;
+}
+
+/** The output shape `[B, OH, OW, Co]` of a {@link ConvCase}. */
+export function convOutShape(c: ConvCase): number[] {
+  return tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad)
+    .outShape;
+}
+
+/**
+ * Registers one test per case and convolution gradient kernel
+ * (`Conv2DBackpropFilter`, `Conv2DBackpropInput`): `assertSame` runs the
+ * kernel on the backend under test and on cpu and compares.
+ */
+export function testConvGradientKernels(
+  backend: string,
+  cases: ConvCase[],
+  assertSame: (
+    inputShapes: number[][],
+    f: (...xs: tf.Tensor[]) => tf.Tensor | tf.Tensor[],
+  ) => void,
+): void {
+  for (const c of cases) {
+    Deno.test(`Conv2DBackpropFilter on ${backend} matches cpu: ${c.name}`, () => {
+      assertSame(
+        [c.x, convOutShape(c)],
+        (x, dy) =>
+          tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, {
+            strides: c.strides,
+            pad: c.pad,
+            dataFormat: "NHWC",
+            filterShape: c.filter,
+          } as unknown as tf.NamedAttrMap) as tf.Tensor,
+      );
+    });
+
+    Deno.test(`Conv2DBackpropInput on ${backend} matches cpu: ${c.name}`, () => {
+      assertSame(
+        [convOutShape(c), c.filter],
+        (dy, filter) =>
+          tf.engine().runKernel(tf.Conv2DBackpropInput, { dy, filter }, {
+            inputShape: c.x,
+            strides: c.strides,
+            pad: c.pad,
+            dataFormat: "NHWC",
+          } as unknown as tf.NamedAttrMap) as tf.Tensor,
+      );
+    });
+  }
+}
