@@ -18,7 +18,11 @@ import {
   type ConvGeometry,
   im2col,
 } from "../lib/kernels/blas_im2col.ts";
-import { sgemm } from "../lib/kernels/blas_ffi.ts";
+import {
+  blasThreads,
+  sgemm,
+  SINGLE_THREAD_MACS,
+} from "../lib/kernels/blas_ffi.ts";
 import {
   clearPatchCache,
   PATCH_CACHE_ENTRIES,
@@ -492,6 +496,26 @@ Deno.test("sgemm() rejects an operand that does not fit its array", () => {
       }),
     /Expected sgemm operand A/,
   );
+});
+
+Deno.test("sgemm() is exact on both sides of the one-thread size and keeps the configured thread count", () => {
+  // A long, thin weight-gradient shape (one thread) and a square one (all).
+  for (const [m, n, k] of [[16, 64, 4096], [512, 512, 512]]) {
+    const a = Float32Array.from({ length: k * m }, (_, i) => (i % 7) - 3);
+    const b = Float32Array.from({ length: k * n }, (_, i) => (i % 5) - 2);
+    const c = new Float32Array(m * n);
+    // C = Aᵀ · B, with A stored [k, m]; small integers keep float32 exact.
+    sgemm(m, n, k, { data: a, ld: m }, { data: b, ld: n }, { data: c, ld: n }, {
+      transA: true,
+    });
+    assert.equal(m * n * k < SINGLE_THREAD_MACS, m === 16);
+    for (const [i, j] of [[0, 0], [m - 1, n - 1], [m >> 1, 3]]) {
+      let sum = 0;
+      for (let r = 0; r < k; r++) sum += a[r * m + i] * b[r * n + j];
+      assert.equal(c[i * n + j], sum, `${m}x${n}x${k} at ${i},${j}`);
+    }
+    assert.equal(blasThreads(), 2);
+  }
 });
 
 Deno.test("blasAvailable() finds OpenBLAS here", () => {
