@@ -346,6 +346,10 @@ export async function runTraining(
   let stopped = false;
   try {
     while (wgan.iteration < config.iterations) {
+      // On the CPU backends every await below can resolve without a turn of
+      // the event loop, so a stop signal's listener would wait for the next
+      // sample grid: give it one turn per iteration.
+      await new Promise((resolve) => setTimeout(resolve, 0));
       if (options.signal?.aborted) {
         stopped = true;
         break;

@@ -299,6 +299,10 @@ Deno.test("train.ts on SIGTERM writes a checkpoint at the current iteration and 
       "500",
       "--checkpoint-every",
       "1000",
+      // No sample grid (a real async write) before the signal: the stop must
+      // not wait for one.
+      "--sample-every",
+      "1000",
       "--out",
       out,
     ],

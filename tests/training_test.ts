@@ -144,6 +144,32 @@ Deno.test("resume drops loss records written after the last checkpoint, includin
   await Deno.remove(out, { recursive: true });
 });
 
+Deno.test("runTraining() stops at the next iteration when the signal is aborted from a timer, as a stop signal's listener does", async () => {
+  const out = await tempDir();
+  const config = tinyConfig({
+    iterations: 2_000,
+    sampleEvery: 2_000,
+    checkpointEvery: 2_000,
+  });
+  const controller = new AbortController();
+  let stoppedAt = 0;
+  setTimeout(() => controller.abort(), 100);
+  const result = await run(config, out, {
+    signal: controller.signal,
+    readBackMs: Infinity, // no loss write (a real async op) before the end
+
+    onEvent: (e) => {
+      if (e.kind === "stopped") stoppedAt = e.iteration;
+    },
+  });
+  assert.ok(result.stopped);
+  assert.ok(result.iteration < 2_000, `${result.iteration}`);
+  assert.equal(stoppedAt, result.iteration);
+  const checkpoint = await readLatestCheckpoint(`${out}/checkpoints`);
+  assert.equal(checkpoint.state.iteration, result.iteration);
+  await Deno.remove(out, { recursive: true });
+});
+
 Deno.test("--keep K keeps the last K checkpoints", async () => {
   const out = await tempDir();
   await run(tinyConfig({ iterations: 5, checkpointEvery: 1, keep: 2 }), out);
