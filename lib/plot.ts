@@ -50,14 +50,60 @@ function escapeXml(s: string): string {
   return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
 
+/** A curve: values at generator iterations. */
+interface Series {
+  label: string;
+  color: string;
+  x: number[];
+  values: number[];
+  width: number;
+}
+
 interface Panel {
   title: string;
-  series: { label: string; color: string; values: number[]; width: number }[];
+  yLabel: string;
+  series: Series[];
+}
+
+/**
+ * Indices of the points worth drawing when `x` (ascending) spans `columns`
+ * pixel columns: in each column, the lowest and the highest value, in order.
+ * Spikes stay visible and the SVG stays small however long the run.
+ *
+ * @example
+ * ```ts
+ * import { decimate } from "./plot.ts";
+ * const x = [1, 2, 3, 4, 5, 6], y = [0, 5, 1, 1, 9, 2];
+ * console.assert(decimate(x, y, 2).join() === "0,1,3,4");
+ * ```
+ */
+export function decimate(x: number[], y: number[], columns: number): number[] {
+  if (x.length <= 2 * columns) return x.map((_, i) => i);
+  const x0 = x[0], span = x[x.length - 1] - x0 || 1;
+  const kept: number[] = [];
+  let column = -1, lo = -1, hi = -1;
+  const close = () => {
+    if (lo < 0) return;
+    if (lo === hi) kept.push(lo);
+    else kept.push(Math.min(lo, hi), Math.max(lo, hi));
+  };
+  x.forEach((xi, i) => {
+    const c = Math.min(columns - 1, Math.floor(((xi - x0) / span) * columns));
+    if (c !== column) {
+      close();
+      column = c;
+      lo = hi = i;
+    }
+    if (!(y[i] >= y[lo])) lo = i; // NaN counts as low, so it is drawn
+    if (y[i] > y[hi]) hi = i;
+  });
+  close();
+  return kept;
 }
 
 function panelSvg(
   panel: Panel,
-  iterations: number[],
+  xRange: [number, number],
   x0: number,
   y0: number,
   w: number,
@@ -70,8 +116,7 @@ function panelSvg(
     lo -= 1;
     hi += 1;
   }
-  const xMin = iterations[0] ?? 0,
-    xMax = iterations[iterations.length - 1] ?? 1;
+  const [xMin, xMax] = xRange;
   const sx = (x: number) =>
     x0 + (xMax === xMin ? w / 2 : ((x - xMin) / (xMax - xMin)) * w);
   const sy = (y: number) => y0 + h - ((y - lo) / (hi - lo)) * h;
@@ -81,6 +126,11 @@ function panelSvg(
       y0 - 10
     }" text-anchor="middle" font-size="14" font-weight="bold">${
       escapeXml(panel.title)
+    }</text>`,
+    `<text transform="translate(20,${
+      y0 + h / 2
+    }) rotate(-90)" text-anchor="middle" font-size="12">${
+      escapeXml(panel.yLabel)
     }</text>`,
   );
   parts.push(
@@ -108,8 +158,8 @@ function panelSvg(
     }" text-anchor="middle" font-size="12">generator iterations</text>`,
   );
   panel.series.forEach((s, k) => {
-    const points = s.values.map((v, i) =>
-      `${sx(iterations[i]).toFixed(1)},${sy(v).toFixed(1)}`
+    const points = decimate(s.x, s.values, Math.ceil(w)).map((i) =>
+      `${sx(s.x[i]).toFixed(1)},${sy(s.values[i]).toFixed(1)}`
     ).join(" ");
     parts.push(
       `<polyline class="series" data-label="${
@@ -130,7 +180,9 @@ function panelSvg(
 
 /**
  * Renders loss records as an SVG with two panels: the Wasserstein estimate
- * (raw and median-filtered, window 101) and the generator loss.
+ * (raw and median-filtered, window 101) and the generator loss, and a third,
+ * the FID, when records carry one (`--eval-every`). Long runs are drawn at
+ * the plot's resolution ({@link decimate}).
  *
  * @example
  * ```ts
@@ -143,52 +195,63 @@ function panelSvg(
  * ```
  */
 export function lossPlotSvg(records: LossRecord[]): string {
-  const width = 900, height = 620;
   const iterations = records.map((r) => r.iteration);
   const w = records.map((r) => r.wassersteinEstimate);
-  const g = records.map((r) => r.generatorLoss);
-  const left = 80, plotWidth = width - left - 30;
+  const evaluated = records.filter((r) => r.fid !== undefined);
+  const panels: Panel[] = [
+    {
+      title:
+        "Wasserstein estimate (−critic loss): should fall as samples improve",
+      yLabel: "Wasserstein estimate",
+      series: [
+        { label: "raw", color: "#9ecae1", x: iterations, values: w, width: 1 },
+        {
+          label: "median filter, window 101",
+          color: "#08519c",
+          x: iterations,
+          values: medianFilter(w, 101),
+          width: 2,
+        },
+      ],
+    },
+    {
+      title: "Generator loss (−mean critic score of fakes)",
+      yLabel: "generator loss",
+      series: [{
+        label: "generator loss",
+        color: "#d94801",
+        x: iterations,
+        values: records.map((r) => r.generatorLoss),
+        width: 1,
+      }],
+    },
+  ];
+  if (evaluated.length > 0) {
+    panels.push({
+      title: "FID of 1,000 samples (classifier features): lower is better",
+      yLabel: "FID",
+      series: [{
+        label: "FID",
+        color: "#238b45",
+        x: evaluated.map((r) => r.iteration),
+        values: evaluated.map((r) => r.fid!),
+        width: 2,
+      }],
+    });
+  }
+  const width = 900, left = 80, plotWidth = width - left - 30;
+  const panelHeight = 220, pitch = 310;
+  const height = 40 + pitch * panels.length - 30;
+  const xRange: [number, number] = [
+    iterations[0] ?? 0,
+    iterations[iterations.length - 1] ?? 1,
+  ];
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
     `<rect width="${width}" height="${height}" fill="white"/>`,
-    panelSvg(
-      {
-        title:
-          "Wasserstein estimate (−critic loss): should fall as samples improve",
-        series: [
-          { label: "raw", color: "#9ecae1", values: w, width: 1 },
-          {
-            label: "median filter, window 101",
-            color: "#08519c",
-            values: medianFilter(w, 101),
-            width: 2,
-          },
-        ],
-      },
-      iterations,
-      left,
-      40,
-      plotWidth,
-      220,
+    ...panels.map((panel, i) =>
+      panelSvg(panel, xRange, left, 40 + pitch * i, plotWidth, panelHeight)
     ),
-    panelSvg(
-      {
-        title: "Generator loss (−mean critic score of fakes)",
-        series: [{
-          label: "generator loss",
-          color: "#d94801",
-          values: g,
-          width: 1,
-        }],
-      },
-      iterations,
-      left,
-      350,
-      plotWidth,
-      220,
-    ),
-    `<text transform="translate(20,150) rotate(-90)" text-anchor="middle" font-size="12">Wasserstein estimate</text>`,
-    `<text transform="translate(20,460) rotate(-90)" text-anchor="middle" font-size="12">generator loss</text>`,
     `</svg>`,
   ].join("\n") + "\n";
 }

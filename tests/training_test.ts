@@ -3,7 +3,12 @@ import * as tf from "@tensorflow/tfjs-core";
 import { writeFileAtomic } from "../lib/atomic.ts";
 import { listCheckpoints, readLatestCheckpoint } from "../lib/checkpoint.ts";
 import { readModelArtifacts } from "../lib/model_io.ts";
-import { lossPlotSvg, medianFilter, writeLossPlot } from "../lib/plot.ts";
+import {
+  decimate,
+  lossPlotSvg,
+  medianFilter,
+  writeLossPlot,
+} from "../lib/plot.ts";
 import {
   NonFiniteError,
   readLosses,
@@ -269,6 +274,50 @@ Deno.test("lossPlotSvg() is valid SVG with the Wasserstein estimate (raw and fil
   await writeLossPlot(dir);
   assert.equal(await Deno.readTextFile(`${dir}/losses.svg`), svg);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("lossPlotSvg() draws a long run at the plot's resolution, keeping its spikes, and adds the FID panel when records carry one", () => {
+  const records = Array.from({ length: 20_000 }, (_, i) => ({
+    iteration: i + 1,
+    criticLoss: 0,
+    generatorLoss: i === 12_345 ? 100 : Math.cos(i),
+    wassersteinEstimate: 1 / (i + 1),
+    ms: 1,
+    ...((i + 1) % 1000 === 0 ? { fid: 100 - (i + 1) / 1000 } : {}),
+  }));
+  const svg = lossPlotSvg(records);
+  const series = new Map(
+    [...svg.matchAll(/data-label="([^"]+)"[^>]*points="([^"]*)"/g)].map((
+      m,
+    ) => [m[1], m[2].split(" ").map((p) => p.split(",").map(Number))]),
+  );
+  assert.deepEqual([...series.keys()], [
+    "raw",
+    "median filter, window 101",
+    "generator loss",
+    "FID",
+  ]);
+  const generator = series.get("generator loss")!;
+  assert.ok(generator.length <= 2 * 790, `${generator.length} points`);
+  // The spike is the panel's highest value: its point is drawn at the top.
+  const top = Math.min(...generator.map(([, y]) => y));
+  assert.equal(top, 350);
+  assert.equal(series.get("FID")!.length, 20);
+  assert.match(svg, /FID of 1,000 samples/);
+  const height = (text: string) => Number(text.match(/height="(\d+)"/)![1]);
+  const withoutFid = lossPlotSvg(records.map(({ fid: _, ...r }) => r));
+  assert.ok(!withoutFid.includes("FID"));
+  assert.ok(height(svg) > height(withoutFid) + 220, "room for the FID panel");
+});
+
+Deno.test("decimate() keeps every point of a short series and the extremes of each column of a long one", () => {
+  assert.deepEqual(decimate([1, 2, 3], [3, 2, 1], 10), [0, 1, 2]);
+  const x = Array.from({ length: 1000 }, (_, i) => i);
+  const y = x.map((i) => (i === 501 ? -5 : i === 502 ? 7 : 0));
+  const kept = decimate(x, y, 10);
+  assert.ok(kept.length <= 20);
+  assert.ok(kept.includes(501) && kept.includes(502));
+  assert.deepEqual(kept, [...kept].sort((a, b) => a - b));
 });
 
 Deno.test("medianFilter() removes single spikes and keeps a constant", () => {
