@@ -127,10 +127,11 @@ function registerKernels(): void {
  *
  * @example
  * ```ts ignore
+ * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs-core";
  * import { initBlasBackend } from "./blas_backend.ts";
  * const { path, threads } = await initBlasBackend({ threads: 2 });
- * console.assert(tf.getBackend() === "blas");
+ * assert.ok(tf.getBackend() === "blas");
  * ```
  */
 export async function initBlasBackend(

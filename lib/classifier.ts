@@ -24,10 +24,11 @@ export const FEATURE_LAYER = "features";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import "@tensorflow/tfjs-backend-cpu";
  * import { buildClassifier } from "./classifier.ts";
  * const c = buildClassifier({ seed: 1 });
- * console.assert(c.outputs[0].shape[1] === 10);
+ * assert.ok(c.outputs[0].shape[1] === 10);
  * c.dispose();
  * ```
  */
@@ -100,12 +101,13 @@ function featureView(classifier: tfl.LayersModel): tfl.LayersModel {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs-core";
  * import "@tensorflow/tfjs-backend-cpu";
  * import { buildClassifier, classify } from "./classifier.ts";
  * const c = buildClassifier();
  * const [features, probs] = classify(c, tf.zeros([2, 28, 28, 1]));
- * console.assert(features.shape[1] === 128 && probs.shape[1] === 10);
+ * assert.ok(features.shape[1] === 128 && probs.shape[1] === 10);
  * tf.dispose([features, probs]);
  * c.dispose();
  * ```
@@ -124,10 +126,11 @@ export function classify(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import "@tensorflow/tfjs-backend-cpu";
  * import { pixelsToTensor } from "./classifier.ts";
  * const t = pixelsToTensor(new Uint8Array(784).fill(255));
- * console.assert(t.shape[0] === 1);
+ * assert.ok(t.shape[0] === 1);
  * t.dispose();
  * ```
  */

@@ -15,8 +15,9 @@ export class UsageError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseIntFlag } from "./cli.ts";
- * console.assert(parseIntFlag("batch", "64") === 64);
+ * assert.ok(parseIntFlag("batch", "64") === 64);
  * ```
  */
 export function parseIntFlag(flag: string, text: string, min = 1): number {

@@ -110,9 +110,10 @@ const CHECKS: Record<keyof TrainConfig, Check> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resolveConfig } from "./config.ts";
  * const config = resolveConfig({ iterations: 3 });
- * console.assert(config.nCritic === 5 && config.clip === 0.01);
+ * assert.ok(config.nCritic === 5 && config.clip === 0.01);
  * ```
  */
 export function resolveConfig(

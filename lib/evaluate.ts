@@ -74,9 +74,10 @@ export interface ClassifierOutputs {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pixelSource } from "./evaluate.ts";
  * const source = pixelSource(new Uint8Array(2 * 784));
- * console.assert(source.count === 2);
+ * assert.ok(source.count === 2);
  * ```
  */
 export function pixelSource(pixels: Uint8Array): ImageSource {
@@ -104,8 +105,9 @@ export function pixelSource(pixels: Uint8Array): ImageSource {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { uniformNoiseSource } from "./evaluate.ts";
- * console.assert(uniformNoiseSource(5, 1).count === 5);
+ * assert.ok(uniformNoiseSource(5, 1).count === 5);
  * ```
  */
 export function uniformNoiseSource(count: number, seed: number): ImageSource {
@@ -191,9 +193,10 @@ export async function runClassifier(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { summarizePredictions } from "./evaluate.ts";
  * const s = summarizePredictions([0.95, 0.05, 0.2, 0.8], 2);
- * console.assert(s.classesCovered === 2 && s.confidentShare === 0.5);
+ * assert.ok(s.classesCovered === 2 && s.confidentShare === 0.5);
  * ```
  */
 export function summarizePredictions(

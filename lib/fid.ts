@@ -29,9 +29,10 @@ export interface FeatureStatistics {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { featureStatistics } from "./fid.ts";
  * const s = featureStatistics(new Float32Array([0, 0, 2, 2]), 2);
- * console.assert(s.mean[0] === 1 && s.cov[0] === 2);
+ * assert.ok(s.mean[0] === 1 && s.cov[0] === 2);
  * ```
  */
 export function featureStatistics(
@@ -82,9 +83,10 @@ export function featureStatistics(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { symmetricEigen } from "./fid.ts";
  * const { values } = symmetricEigen([2, 1, 1, 2], 2);
- * console.assert(Math.abs(Math.min(...values) - 1) < 1e-12);
+ * assert.ok(Math.abs(Math.min(...values) - 1) < 1e-12);
  * ```
  */
 export function symmetricEigen(
@@ -184,11 +186,12 @@ function multiply(a: ArrayLike<number>, b: ArrayLike<number>, n: number) {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { frechetDistance } from "./fid.ts";
  * const a = { count: 10, dim: 1, mean: [0], cov: [4] };
  * const b = { count: 10, dim: 1, mean: [3], cov: [1] };
  * // 3² + (2 - 1)² = 10
- * console.assert(Math.abs(frechetDistance(a, b) - 10) < 1e-9);
+ * assert.ok(Math.abs(frechetDistance(a, b) - 10) < 1e-9);
  * ```
  */
 export function frechetDistance(

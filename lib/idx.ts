@@ -35,10 +35,11 @@ const GZIP_MAGIC = [0x1f, 0x8b];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeIdx, encodeIdx } from "./idx.ts";
  * const bytes = encodeIdx(2049, [3], new Uint8Array([1, 2, 3]));
  * const idx = decodeIdx(bytes, 2049, "labels");
- * console.assert(idx.dims[0] === 3);
+ * assert.ok(idx.dims[0] === 3);
  * ```
  */
 export function decodeIdx(
@@ -84,9 +85,10 @@ export function decodeIdx(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeIdx } from "./idx.ts";
  * const bytes = encodeIdx(2051, [1, 2, 2], new Uint8Array(4));
- * console.assert(bytes.length === 16 + 4);
+ * assert.ok(bytes.length === 16 + 4);
  * ```
  */
 export function encodeIdx(

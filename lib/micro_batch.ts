@@ -32,6 +32,7 @@ export interface MicroBatcherOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MicroBatcher } from "./micro_batch.ts";
  * let calls = 0;
  * const double = (z: Float32Array) => (calls++, Promise.resolve(z.map((v) => 2 * v)));
@@ -40,7 +41,7 @@ export interface MicroBatcherOptions {
  *   batcher.generate(new Float32Array([1]), 1),
  *   batcher.generate(new Float32Array([2]), 1),
  * ]);
- * console.assert(a[0] === 2 && b[0] === 4 && calls === 1);
+ * assert.ok(a[0] === 2 && b[0] === 4 && calls === 1);
  * ```
  */
 export class MicroBatcher {

@@ -54,9 +54,11 @@ function batchNorm(seed: number): tfl.layers.Layer {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import "@tensorflow/tfjs-backend-cpu";
  * import { buildGenerator } from "./models.ts";
  * const g = buildGenerator({ arch: "dcgan28", latentDim: 100, seed: 1 });
- * console.assert(g.outputs[0].shape[1] === 28);
+ * assert.ok(g.outputs[0].shape[1] === 28);
  * g.dispose();
  * ```
  */
@@ -155,9 +157,11 @@ export function buildGenerator(options: ModelOptions): tfl.LayersModel {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import "@tensorflow/tfjs-backend-cpu";
  * import { buildCritic } from "./models.ts";
  * const f = buildCritic({ arch: "dcgan28", latentDim: 100, seed: 1 });
- * console.assert(f.outputs[0].shape[1] === 1);
+ * assert.ok(f.outputs[0].shape[1] === 1);
  * f.dispose();
  * ```
  */

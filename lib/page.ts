@@ -48,8 +48,9 @@ export interface PageOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { renderPage } from "./page.ts";
- * console.assert(renderPage().includes("/model/model.json"));
+ * assert.ok(renderPage().includes("/model/model.json"));
  * ```
  */
 export function renderPage(options: PageOptions = {}): string {

@@ -13,8 +13,9 @@ import { type LossRecord, readLosses } from "./training.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { medianFilter } from "./plot.ts";
- * console.assert(medianFilter([1, 9, 2, 3, 4], 3).join() === "5,2,3,3,3.5");
+ * assert.ok(medianFilter([1, 9, 2, 3, 4], 3).join() === "5,2,3,3,3.5");
  * ```
  */
 export function medianFilter(values: number[], window: number): number[] {
@@ -72,9 +73,10 @@ interface Panel {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decimate } from "./plot.ts";
  * const x = [1, 2, 3, 4, 5, 6], y = [0, 5, 1, 1, 9, 2];
- * console.assert(decimate(x, y, 2).join() === "0,1,3,4");
+ * assert.ok(decimate(x, y, 2).join() === "0,1,3,4");
  * ```
  */
 export function decimate(x: number[], y: number[], columns: number): number[] {
@@ -186,12 +188,13 @@ function panelSvg(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { lossPlotSvg } from "./plot.ts";
  * const svg = lossPlotSvg([
  *   { iteration: 1, criticLoss: -0.2, generatorLoss: 0.1, wassersteinEstimate: 0.2, ms: 1 },
  *   { iteration: 2, criticLoss: -0.1, generatorLoss: 0.1, wassersteinEstimate: 0.1, ms: 1 },
  * ]);
- * console.assert(svg.startsWith("<svg"));
+ * assert.ok(svg.startsWith("<svg"));
  * ```
  */
 export function lossPlotSvg(records: LossRecord[]): string {

@@ -37,8 +37,9 @@ const CRC_TABLE = (() => {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { crc32 } from "./png.ts";
- * console.assert(crc32(new TextEncoder().encode("IEND")) === 0xae426082);
+ * assert.ok(crc32(new TextEncoder().encode("IEND")) === 0xae426082);
  * ```
  */
 export function crc32(bytes: Uint8Array): number {
@@ -56,9 +57,10 @@ export function crc32(bytes: Uint8Array): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toUint8 } from "./png.ts";
  * const bytes = toUint8(new Float32Array([-1, 0, 1, 7]));
- * console.assert(bytes.join() === "0,128,255,255");
+ * assert.ok(bytes.join() === "0,128,255,255");
  * ```
  */
 export function toUint8(values: Float32Array): Uint8Array {
@@ -99,8 +101,9 @@ export interface TileOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { gridShape } from "./png.ts";
- * console.assert(gridShape(64).cols === 8 && gridShape(10).rows === 3);
+ * assert.ok(gridShape(64).cols === 8 && gridShape(10).rows === 3);
  * ```
  */
 export function gridShape(count: number): { cols: number; rows: number } {
@@ -115,9 +118,10 @@ export function gridShape(count: number): { cols: number; rows: number } {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tileImages } from "./png.ts";
  * const grid = tileImages(new Uint8Array(4 * 28 * 28), 4, { size: 28 });
- * console.assert(grid.width === 2 * 28 + 2 && grid.height === 2 * 28 + 2);
+ * assert.ok(grid.width === 2 * 28 + 2 && grid.height === 2 * 28 + 2);
  * ```
  */
 export function tileImages(
@@ -186,9 +190,10 @@ export interface PngOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodePngSync } from "./png.ts";
  * const png = encodePngSync({ pixels: new Uint8Array(28 * 28), width: 28, height: 28 });
- * console.assert(png[1] === 0x50); // "P"
+ * assert.ok(png[1] === 0x50); // "P"
  * ```
  */
 export function encodePngSync(
@@ -242,9 +247,10 @@ export function encodePngSync(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodePng } from "./png.ts";
  * const png = await encodePng({ pixels: new Uint8Array(28 * 28), width: 28, height: 28 });
- * console.assert(png[1] === 0x50); // "P"
+ * assert.ok(png[1] === 0x50); // "P"
  * ```
  */
 export function encodePng(

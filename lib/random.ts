@@ -15,9 +15,10 @@ export type RngState = [number, number, number, number];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Rng } from "./random.ts";
  * const a = new Rng(42), b = new Rng(42);
- * console.assert(a.next() === b.next());
+ * assert.ok(a.next() === b.next());
  * ```
  */
 export class Rng {
@@ -106,9 +107,10 @@ function rotl(x: number, k: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { latentNoise } from "./random.ts";
  * const z = latentNoise(4, 100, 7);
- * console.assert(z.length === 400);
+ * assert.ok(z.length === 400);
  * ```
  */
 export function latentNoise(

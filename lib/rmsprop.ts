@@ -33,6 +33,7 @@ export type FusedRmsPropUpdate = (
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs-core";
  * import "@tensorflow/tfjs-backend-cpu";
  * import { RmsProp } from "./rmsprop.ts";
@@ -40,7 +41,7 @@ export type FusedRmsPropUpdate = (
  * const w = tf.variable(tf.tensor1d([1]));
  * const opt = new RmsProp([w], { lr: 0.1 });
  * opt.step([tf.tensor1d([2])]); // ms = 0.04; w = 1 - 0.1 * 2 / 0.2 = 0
- * console.assert(Math.abs(w.dataSync()[0]) < 1e-6);
+ * assert.ok(Math.abs(w.dataSync()[0]) < 1e-6);
  * opt.dispose();
  * ```
  */

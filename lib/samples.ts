@@ -35,10 +35,11 @@ async function gunzip(bytes: Uint8Array): Promise<Uint8Array> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeIdx } from "./idx.ts";
  * import { decodeSampleIdx } from "./samples.ts";
  * const bytes = encodeIdx(2051, [2, 28, 28], new Uint8Array(2 * 784));
- * console.assert((await decodeSampleIdx(bytes, "x.idx")).count === 2);
+ * assert.ok((await decodeSampleIdx(bytes, "x.idx")).count === 2);
  * ```
  */
 export async function decodeSampleIdx(

@@ -201,10 +201,11 @@ async function modelFiles(
  *
  * @example
  * ```ts ignore
+ * import assert from "node:assert/strict";
  * import { createApp } from "./serving.ts";
  * const app = createApp({ generator, backend: "cpu" });
  * const res = await app.request("/sample?n=4&seed=1");
- * console.assert(res.headers.get("content-type") === "image/png");
+ * assert.ok(res.headers.get("content-type") === "image/png");
  * ```
  */
 export function createApp(options: ServingOptions): Hono {

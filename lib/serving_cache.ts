@@ -21,13 +21,14 @@ export interface ByteCacheOptions<V> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ByteCache } from "./serving_cache.ts";
  * const cache = new ByteCache<Uint8Array>({ maxBytes: 4, sizeOf: (v) => v.length });
  * let made = 0;
  * const make = () => (made++, Promise.resolve(new Uint8Array(3)));
  * await cache.getOrCreate("a", make);
  * await cache.getOrCreate("a", make);
- * console.assert(made === 1 && cache.hits === 1 && cache.bytes === 3);
+ * assert.ok(made === 1 && cache.hits === 1 && cache.bytes === 3);
  * ```
  */
 export class ByteCache<V> {

@@ -12,9 +12,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { slerp } from "./slerp.ts";
  * const m = slerp(new Float32Array([1, 0]), new Float32Array([0, 1]), 0.5);
- * console.assert(Math.abs(m[0] - Math.SQRT1_2) < 1e-6);
+ * assert.ok(Math.abs(m[0] - Math.SQRT1_2) < 1e-6);
  * ```
  */
 export function slerp(
@@ -52,9 +53,10 @@ export function slerp(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { interpolateLatents } from "./slerp.ts";
  * const z = interpolateLatents(new Float32Array([1, 0]), new Float32Array([0, 1]), 3);
- * console.assert(z.length === 6 && z[0] === 1 && z[5] === 1);
+ * assert.ok(z.length === 6 && z[0] === 1 && z[5] === 1);
  * ```
  */
 export function interpolateLatents(

@@ -140,10 +140,11 @@ async function startThreaded(threads: number): Promise<tfwasm.BackendWasm> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs-core";
  * import { initWasmBackend } from "./wasm_backend.ts";
  * const { threads } = await initWasmBackend({ threads: 1 });
- * console.assert(tf.getBackend() === "wasm" && threads === 1);
+ * assert.ok(tf.getBackend() === "wasm" && threads === 1);
  * ```
  */
 export async function initWasmBackend(

@@ -18,12 +18,13 @@ import { Rng } from "./random.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs-core";
  * import "@tensorflow/tfjs-backend-cpu";
  * import { criticLoss } from "./wgan.ts";
  * await tf.setBackend("cpu");
  * const loss = criticLoss(tf.tensor1d([3, 5]), tf.tensor1d([1, 1]));
- * console.assert(loss.dataSync()[0] === -3);
+ * assert.ok(loss.dataSync()[0] === -3);
  * ```
  */
 export function criticLoss(
@@ -38,11 +39,12 @@ export function criticLoss(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs-core";
  * import "@tensorflow/tfjs-backend-cpu";
  * import { generatorLoss } from "./wgan.ts";
  * await tf.setBackend("cpu");
- * console.assert(generatorLoss(tf.tensor1d([1, 3])).dataSync()[0] === -2);
+ * assert.ok(generatorLoss(tf.tensor1d([1, 3])).dataSync()[0] === -2);
  * ```
  */
 export function generatorLoss(fakeScores: tf.Tensor): tf.Scalar {
@@ -55,12 +57,13 @@ export function generatorLoss(fakeScores: tf.Tensor): tf.Scalar {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs-core";
  * import "@tensorflow/tfjs-backend-cpu";
  * import { wassersteinEstimate } from "./wgan.ts";
  * await tf.setBackend("cpu");
  * const w = wassersteinEstimate(tf.tensor1d([3, 5]), tf.tensor1d([1, 1]));
- * console.assert(w.dataSync()[0] === 3);
+ * assert.ok(w.dataSync()[0] === 3);
  * ```
  */
 export function wassersteinEstimate(
@@ -76,13 +79,14 @@ export function wassersteinEstimate(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs-core";
  * import "@tensorflow/tfjs-backend-cpu";
  * import { clipWeights } from "./wgan.ts";
  * await tf.setBackend("cpu");
  * const w = tf.variable(tf.tensor1d([-1, 0.005, 1]));
  * clipWeights([w], 0.01);
- * console.assert(w.dataSync()[2] === 0.01);
+ * assert.deepEqual([...w.dataSync()], [-0.01, 0.005, 0.01].map(Math.fround));
  * ```
  */
 export function clipWeights(variables: tf.Variable[], clipValue: number): void {

@@ -115,10 +115,11 @@ export const BINARY_OPS: readonly string[] = Object.keys(INNER);
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { broadcastPlan } from "./blas_elementwise.ts";
  * const plan = broadcastPlan([64, 14, 14, 64], [1, 1, 1, 64]);
- * console.assert(plan.dims.join() === "12544,64");
- * console.assert(plan.bStrides.join() === "0,1");
+ * assert.ok(plan.dims.join() === "12544,64");
+ * assert.ok(plan.bStrides.join() === "0,1");
  * ```
  */
 export function broadcastPlan(aShape: number[], bShape: number[]): {

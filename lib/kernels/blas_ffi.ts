@@ -203,11 +203,12 @@ export interface Operand {
  *
  * @example
  * ```ts ignore
+ * import assert from "node:assert/strict";
  * import { sgemm } from "./blas_ffi.ts";
  * const c = new Float32Array(1);
  * sgemm(1, 1, 2, { data: new Float32Array([1, 2]), ld: 2 },
  *   { data: new Float32Array([3, 4]), ld: 1 }, { data: c, ld: 1 });
- * console.assert(c[0] === 11);
+ * assert.ok(c[0] === 11);
  * ```
  */
 export function sgemm(

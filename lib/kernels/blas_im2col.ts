@@ -40,8 +40,9 @@ let scratch = new Float32Array(0);
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { scratchBuffer } from "./blas_im2col.ts";
- * console.assert(scratchBuffer(10).length === 10);
+ * assert.ok(scratchBuffer(10).length === 10);
  * ```
  */
 export function scratchBuffer(length: number): Float32Array {
@@ -61,6 +62,7 @@ export function releaseScratch(): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { im2col } from "./blas_im2col.ts";
  * // One 2x2 image, one channel, 2x2 filter, stride 1, no padding: one patch.
  * const g = { inHeight: 2, inWidth: 2, inChannels: 1, outHeight: 1,
@@ -68,7 +70,7 @@ export function releaseScratch(): void {
  *   strideWidth: 1, padTop: 0, padLeft: 0 };
  * const out = new Float32Array(4);
  * im2col(new Float32Array([1, 2, 3, 4]), g, 0, 1, out);
- * console.assert(out.join() === "1,2,3,4");
+ * assert.ok(out.join() === "1,2,3,4");
  * ```
  */
 export function im2col(
@@ -122,6 +124,7 @@ export function im2col(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { col2im } from "./blas_im2col.ts";
  * // 1x3 image, 1x2 filter, stride 1: pixel 1 is read by both patches.
  * const g = { inHeight: 1, inWidth: 3, inChannels: 1, outHeight: 1,
@@ -129,7 +132,7 @@ export function im2col(
  *   strideWidth: 1, padTop: 0, padLeft: 0 };
  * const dx = new Float32Array(3);
  * col2im(new Float32Array([1, 1, 1, 1]), g, 0, 1, dx);
- * console.assert(dx.join() === "1,2,1");
+ * assert.ok(dx.join() === "1,2,1");
  * ```
  */
 export function col2im(

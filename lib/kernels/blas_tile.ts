@@ -15,9 +15,10 @@ type Numeric = Float32Array | Int32Array | Uint8Array;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tileValues } from "./blas_tile.ts";
  * const out = tileValues(new Float32Array([1, 2]), [1, 2], [2, 2]);
- * console.assert(out.join() === "1,2,1,2,1,2,1,2");
+ * assert.ok(out.join() === "1,2,1,2,1,2,1,2");
  * ```
  */
 export function tileValues<T extends Numeric>(

@@ -31,11 +31,12 @@ export const WASM_KERNELS: readonly tf.KernelConfig[] = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs-core";
  * import "@tensorflow/tfjs-backend-wasm";
  * import { registerWasmKernels } from "./register_wasm.ts";
  * registerWasmKernels();
- * console.assert(tf.getKernel("Conv2DBackpropFilter", "wasm") !== undefined);
+ * assert.ok(tf.getKernel("Conv2DBackpropFilter", "wasm") !== undefined);
  * ```
  */
 export function registerWasmKernels(): void {

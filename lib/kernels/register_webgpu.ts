@@ -433,8 +433,9 @@ export function fastWebGpuKernelsRegistered(): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fastKernelCalls } from "./register_webgpu.ts";
- * console.assert(typeof fastKernelCalls(true) === "object");
+ * assert.ok(typeof fastKernelCalls(true) === "object");
  * ```
  */
 export function fastKernelCalls(

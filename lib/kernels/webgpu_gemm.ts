@@ -54,9 +54,10 @@ export const HARDWARE_TILES: TileConfig = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SOFTWARE_TILES, tileConfig } from "./webgpu_gemm.ts";
  * // deno-lint-ignore no-explicit-any
- * console.assert(tileConfig({} as any, true) === SOFTWARE_TILES);
+ * assert.ok(tileConfig({} as any, true) === SOFTWARE_TILES);
  * ```
  */
 export function tileConfig(

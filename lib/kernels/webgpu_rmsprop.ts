@@ -157,6 +157,7 @@ export function registerRmsPropClipKernel(): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs-core";
  * import "@tensorflow/tfjs-backend-cpu";
  * import { rmspropClipUpdate } from "./webgpu_rmsprop.ts";
@@ -167,8 +168,9 @@ export function registerRmsPropClipKernel(): void {
  *   tf.tensor1d([0]),
  *   { learningRate: 0.1, clipValue: 0.01 },
  * );
- * console.assert(w.dataSync()[0] === 0.01);
- * console.assert(Math.abs(ms.dataSync()[0] - 0.04) < 1e-6);
+ * // 0.5 − 0.1 · 2 / √0.04 = −0.5, clipped to −0.01
+ * assert.ok(w.dataSync()[0] === Math.fround(-0.01));
+ * assert.ok(Math.abs(ms.dataSync()[0] - 0.04) < 1e-6);
  * ```
  */
 export function rmspropClipUpdate(
@@ -208,6 +210,7 @@ export function rmspropClipUpdate(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs-core";
  * import "@tensorflow/tfjs-backend-cpu";
  * import { applyRmsPropClip } from "./webgpu_rmsprop.ts";
@@ -215,7 +218,8 @@ export function rmspropClipUpdate(
  * const w = tf.variable(tf.tensor1d([0.5, -0.5]));
  * const ms = tf.variable(tf.zeros([2]));
  * applyRmsPropClip(w, tf.tensor1d([1, -1]), ms, { learningRate: 1, clipValue: 0.01 });
- * console.assert(w.dataSync()[0] === 0.01 && w.dataSync()[1] === -0.01);
+ * // each weight steps 10 against its gradient, then is clipped
+ * assert.deepEqual([...w.dataSync()], [Math.fround(-0.01), Math.fround(0.01)]);
  * ```
  */
 export function applyRmsPropClip(
@@ -237,6 +241,7 @@ export function applyRmsPropClip(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs-core";
  * import "@tensorflow/tfjs-backend-cpu";
  * import { RmsProp } from "../rmsprop.ts";
@@ -245,7 +250,7 @@ export function applyRmsPropClip(
  * const w = tf.variable(tf.tensor1d([1]));
  * const opt = new RmsProp([w], { lr: 0.1 }, fusedRmsPropUpdate);
  * opt.step([tf.tensor1d([2])]);
- * console.assert(Math.abs(w.dataSync()[0]) < 1e-6);
+ * assert.ok(Math.abs(w.dataSync()[0]) < 1e-6);
  * ```
  */
 export const fusedRmsPropUpdate: FusedRmsPropUpdate = (
