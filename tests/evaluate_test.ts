@@ -12,6 +12,7 @@ import {
   uniformNoiseSource,
 } from "../lib/evaluate.ts";
 import { buildGenerator } from "../lib/models.ts";
+import { loadLayersModel } from "../lib/model_io.ts";
 import { initWasmBackend } from "../lib/wasm_backend.ts";
 
 async function useWasm(): Promise<void> {
@@ -156,5 +157,36 @@ Deno.test("evaluateGenerator() evaluates a fixed, seeded count and leaks no tens
   assert.equal(first.count, 64);
   assert.ok(Number.isFinite(first.fid) && first.fid > 0);
   assert.equal(first.histogram.reduce((a, b) => a + b, 0), 64);
+  generator.dispose();
+});
+
+Deno.test("the shipped generator (fixtures/generator) is trained, covers at least nine classes and scores far closer to real images than noise does", async () => {
+  await useWasm();
+  const dir = new URL("../fixtures/generator", import.meta.url).pathname;
+  const provenance = JSON.parse(
+    await Deno.readTextFile(`${dir}/PROVENANCE.json`),
+  );
+  assert.equal(provenance.untrained, false);
+  const generator = await loadLayersModel(dir);
+  const test = await loadFashionMnist(FIXTURES_DATA_DIR, "t10k", {
+    labels: false,
+  });
+  const classifier = await loadClassifier();
+  const reference = await referenceStatistics(classifier, test.images);
+  const shipped = await evaluateGenerator(generator, {
+    count: 1000,
+    seed: 1,
+    reference,
+  });
+  const noise = await evaluateSource(
+    classifier,
+    uniformNoiseSource(1000, 1),
+    reference,
+  );
+  assert.ok(shipped.classesCovered >= 9, `${shipped.histogram}`);
+  assert.ok(
+    shipped.fid < noise.fid / 2,
+    `shipped ${shipped.fid}, noise ${noise.fid}`,
+  );
   generator.dispose();
 });
