@@ -42,7 +42,7 @@ function niceTicks(min: number, max: number, count: number): number[] {
 }
 
 function formatTick(v: number): string {
-  return Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0)
+  return Math.abs(v) >= 1e6 || (Math.abs(v) < 1e-3 && v !== 0)
     ? v.toExponential(1)
     : String(Number(v.toPrecision(4)));
 }
